@@ -1,0 +1,94 @@
+/**
+ * The one family of domain errors. Each carries an IoT Hub error code (the catalog below); edges map codes to
+ * their wire form in one place each (edges/rest/wire-errors.ts, …).
+ */
+
+/** Every code Corral raises, with IoT Hub's name for it and the HTTP status it travels with. */
+export const ERROR_CATALOG = {
+  400004: { name: 'ArgumentInvalid', httpStatus: 400, doc: 'a request argument (id, body field, header, JSON) is invalid' },
+  400027: { name: 'ConnectionForcefullyClosedOnNewConnection', httpStatus: 400, doc: 'a newer connection for the same identity replaced this one' },
+  401002: { name: 'IotHubUnauthorizedAccess', httpStatus: 401, doc: 'the caller is authenticated but its policy lacks the right for this operation' },
+  401003: { name: 'IotHubUnauthorized', httpStatus: 401, doc: 'the SAS token is missing, malformed, expired or signed with the wrong key' },
+  403002: { name: 'IotHubQuotaExceeded', httpStatus: 403, doc: 'a hub-wide quota (devices, message rate) is used up' },
+  404001: { name: 'DeviceNotFound', httpStatus: 404, doc: 'no device (or module) with that id' },
+  404002: { name: 'JobNotFound', httpStatus: 404, doc: 'no job with that id' },
+  404010: { name: 'ModuleNotFound', httpStatus: 404, doc: 'the device has no module with that id' },
+  404103: { name: 'DeviceNotOnline', httpStatus: 404, doc: 'the device exists but is not connected' },
+  404999: { name: 'NotFound', httpStatus: 404, doc: 'no such route or resource on this hub' },
+  405001: { name: 'MethodNotAllowed', httpStatus: 405, doc: 'the route exists but not for this HTTP method' },
+  409001: { name: 'DeviceAlreadyExists', httpStatus: 409, doc: 'a device with that id already exists' },
+  409301: { name: 'ModuleAlreadyExistsOnDevice', httpStatus: 409, doc: 'the device already has a module with that id' },
+  412002: { name: 'PreconditionFailed', httpStatus: 412, doc: 'the If-Match etag does not match the current one' },
+  413001: { name: 'MessageTooLarge', httpStatus: 413, doc: 'the request body is larger than the configured limit' },
+  415001: { name: 'UnsupportedMediaType', httpStatus: 415, doc: 'the request body has a content type this route does not read' },
+  429001: { name: 'ThrottlingException', httpStatus: 429, doc: 'too many requests for the configured rate; retry later' },
+  500001: { name: 'ServerError', httpStatus: 500, doc: 'an unexpected failure; its tracking id is in the log' },
+  503001: { name: 'ServiceUnavailable', httpStatus: 503, doc: 'the store or another dependency is unavailable; retry later' },
+  504101: { name: 'GatewayTimeout', httpStatus: 504, doc: 'the device did not answer in time' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export class CorralError extends Error {
+  constructor(readonly code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+  get codeName(): string { return ERROR_CATALOG[this.code].name; }
+  get httpStatus(): number { return ERROR_CATALOG[this.code].httpStatus; }
+}
+
+export class ArgumentInvalid extends CorralError {
+  constructor(message: string) { super(400004, message); }
+}
+
+export class Unauthorized extends CorralError {
+  constructor(message = 'the SAS token is missing, malformed, expired or not valid for this hub') { super(401003, message); }
+}
+
+export class AccessDenied extends CorralError {
+  constructor(policy: string, right: string) {
+    super(401002, `policy '${policy}' does not grant ${right}, which this operation needs`);
+  }
+}
+
+export class DeviceNotFound extends CorralError {
+  constructor(deviceId: string) { super(404001, `device '${deviceId}' not found`); }
+}
+
+export class ModuleNotFound extends CorralError {
+  // 404001 is what IoT Hub answers for a missing module too, and what the SDK maps to DeviceNotFoundError.
+  constructor(deviceId: string, moduleId: string) { super(404001, `module '${moduleId}' not found on device '${deviceId}'`); }
+}
+
+export class DeviceAlreadyExists extends CorralError {
+  constructor(deviceId: string) { super(409001, `device '${deviceId}' already exists`); }
+}
+
+export class ModuleAlreadyExists extends CorralError {
+  constructor(deviceId: string, moduleId: string) { super(409301, `module '${moduleId}' already exists on device '${deviceId}'`); }
+}
+
+export class PreconditionFailed extends CorralError {
+  constructor(what: string, expected: string, actual: string) {
+    super(412002, `${what}: If-Match etag ${expected} does not match the current etag ${actual}`);
+  }
+}
+
+export class TooLarge extends CorralError {
+  constructor(what: string, maxBytes: number) { super(413001, `${what} is larger than the limit of ${maxBytes} bytes`); }
+}
+
+export class Throttled extends CorralError {
+  constructor(limitPerSecond: number) {
+    super(429001, `more than ${limitPerSecond} requests per second; retry later`);
+  }
+}
+
+export class StoreUnavailable extends CorralError {
+  constructor(what: string, options?: ErrorOptions) { super(503001, `the store is unavailable (${what}); retry later`, options); }
+}
+
+export class RouteNotFound extends CorralError {
+  constructor(method: string, path: string) { super(404999, `no route for ${method} ${path}`); }
+}

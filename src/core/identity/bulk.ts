@@ -1,0 +1,159 @@
+import { ArgumentInvalid, CorralError, DeviceNotFound, PreconditionFailed } from '../errors/index.js';
+import { twinEtag, type TwinLimits } from '../twins/index.js';
+import { isoTime, type Clock } from '../../ports/clock/index.js';
+import type { BatchOp, IdentityKey, IdentityRecord, Store } from '../../ports/store/index.js';
+import { applyTwinContent, parseTwinContent, type TwinContent } from './twin-content.js';
+import { alreadyExists, checkKey, notFound, type Registry } from './registry.js';
+import { parseIdentitySpec, type IdentitySpec } from './spec.js';
+
+/** IoT Hub's bulk registry operation modes (case-insensitive on the wire). */
+export type ImportMode =
+  | 'create' | 'update' | 'updateIfMatchETag' | 'createOrUpdate' | 'delete' | 'deleteIfMatchETag'
+  | 'updateTwin' | 'updateTwinIfMatchETag';
+
+const MODES = new Map<string, ImportMode>(
+  (['create', 'update', 'updateIfMatchETag', 'createOrUpdate', 'delete', 'deleteIfMatchETag', 'updateTwin', 'updateTwinIfMatchETag'] as const)
+    .map((m) => [m.toLowerCase(), m]),
+);
+
+/** One parsed item of a bulk request or an import line (ExportImportDevice). */
+export interface BulkItem {
+  readonly key: IdentityKey;
+  readonly mode: ImportMode;
+  readonly etag?: string;
+  readonly twinEtag?: string;
+  readonly spec: IdentitySpec;
+  readonly twin?: TwinContent;
+}
+
+export interface BulkError {
+  readonly deviceId: string;
+  readonly moduleId?: string;
+  readonly errorCode: string;
+  readonly errorStatus: string;
+  readonly operation?: string;
+}
+
+/** IoT Hub's BulkRegistryOperationResult. */
+export interface BulkResult {
+  readonly isSuccessful: boolean;
+  readonly errors: BulkError[];
+  readonly warnings: never[];
+}
+
+export const MAX_BULK = 100;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses one ExportImportDevice object; `defaultMode` applies when it has no importMode. */
+export function parseBulkItem(raw: unknown, defaultMode: ImportMode | undefined, limits: TwinLimits): BulkItem {
+  if (!isRecord(raw)) throw new ArgumentInvalid('each item must be a JSON object');
+  const deviceId = raw.id ?? raw.deviceId;
+  const moduleId = raw.moduleId ?? '';
+  if (typeof moduleId !== 'string') throw new ArgumentInvalid('moduleId must be a string');
+  const key = checkKey({ deviceId: deviceId as string, moduleId });
+  const modeText = raw.importMode;
+  let mode = defaultMode;
+  if (modeText !== undefined && modeText !== null) {
+    mode = typeof modeText === 'string' ? MODES.get(modeText.toLowerCase()) : undefined;
+    if (!mode) throw new ArgumentInvalid(`importMode ${JSON.stringify(modeText)} is not one of ${[...MODES.values()].join(', ')}`);
+  }
+  if (!mode) throw new ArgumentInvalid('importMode is missing');
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v.replace(/^"(.*)"$/, '$1') : undefined);
+  return {
+    key, mode, etag: str(raw.eTag ?? raw.etag), twinEtag: str(raw.twinETag ?? raw.twinEtag),
+    spec: parseIdentitySpec(raw), twin: parseTwinContent(raw),
+  };
+}
+
+function toError(item: { key: IdentityKey; mode?: string }, err: unknown): BulkError {
+  const e = err instanceof CorralError ? err : undefined;
+  return {
+    deviceId: item.key.deviceId,
+    moduleId: item.key.moduleId || undefined,
+    errorCode: e?.codeName ?? 'ServerError',
+    errorStatus: e?.message ?? 'unexpected failure',
+    operation: item.mode,
+  };
+}
+
+/** Runs IoT Hub's bulk registry operations (1–100 items, per-item results) in one store transaction. */
+export class BulkRegistry {
+  constructor(private readonly deps: { store: Store; clock: Clock; registry: Registry; limits: TwinLimits }) {}
+
+  async run(body: unknown): Promise<BulkResult> {
+    if (!Array.isArray(body) || body.length < 1 || body.length > MAX_BULK) {
+      throw new ArgumentInvalid(`the body must be an array of 1 to ${MAX_BULK} devices`);
+    }
+    const errors: BulkError[] = [];
+    let items: BulkItem[] = [];
+    for (const raw of body) {
+      try { items.push(parseBulkItem(raw, undefined, this.deps.limits)); } catch (err) {
+        const r = isRecord(raw) ? raw : {};
+        errors.push(toError({ key: { deviceId: String(r.id ?? r.deviceId ?? ''), moduleId: String(r.moduleId ?? '') }, mode: String(r.importMode ?? '') }, err));
+      }
+    }
+    // A write that lost a race with another writer is planned again from fresh records.
+    for (let attempt = 0; attempt < 5 && items.length > 0; attempt++) {
+      const parents = items.filter((i) => i.key.moduleId !== '').map((i) => ({ deviceId: i.key.deviceId, moduleId: '' }));
+      const existing = await this.deps.store.identities.getMany([...items.map((i) => i.key), ...parents]);
+      const byKey = new Map(existing.map((r) => [`${r.deviceId}\u0000${r.moduleId}`, r]));
+      const planned: { item: BulkItem; op: BatchOp }[] = [];
+      for (const item of items) {
+        try { planned.push({ item, op: this.plan(item, byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`), byKey) }); } catch (err) {
+          errors.push(toError(item, err));
+        }
+      }
+      const applied = await this.deps.store.identities.applyBatch(planned.map((p) => p.op));
+      items = planned.filter((_, i) => !applied[i]).map((p) => p.item);
+    }
+    for (const item of items) errors.push(toError(item, new PreconditionFailed(`'${item.key.deviceId}'`, '(read)', 'changed concurrently')));
+    return { isSuccessful: errors.length === 0, errors, warnings: [] };
+  }
+
+  private plan(item: BulkItem, current: IdentityRecord | undefined, byKey: Map<string, IdentityRecord>): BatchOp {
+    const { registry } = this.deps;
+    const etagOk = (etag: string | undefined, actual: string) => etag === undefined || etag === '*' || etag === actual;
+    switch (item.mode) {
+      case 'create': {
+        if (current) throw alreadyExists(item.key);
+        if (item.key.moduleId && !byKey.has(`${item.key.deviceId}\u0000`)) throw new DeviceNotFound(item.key.deviceId);
+        return { kind: 'insert', record: this.withTwin(registry.build(item.key, item.spec), item.twin) };
+      }
+      case 'createOrUpdate': {
+        if (!current) {
+          if (item.key.moduleId && !byKey.has(`${item.key.deviceId}\u0000`)) throw new DeviceNotFound(item.key.deviceId);
+          return { kind: 'insert', record: this.withTwin(registry.build(item.key, item.spec), item.twin) };
+        }
+        return { kind: 'replace', record: this.withTwin(registry.rebuild(current, item.spec), item.twin), expectedRev: current.rev };
+      }
+      case 'update':
+      case 'updateIfMatchETag': {
+        if (!current) throw notFound(item.key);
+        if (item.mode === 'updateIfMatchETag' && !etagOk(item.etag, current.etag)) throw new PreconditionFailed(`'${item.key.deviceId}'`, item.etag ?? '', current.etag);
+        return { kind: 'replace', record: this.withTwin(registry.rebuild(current, item.spec), item.twin), expectedRev: current.rev };
+      }
+      case 'updateTwin':
+      case 'updateTwinIfMatchETag': {
+        if (!current) throw notFound(item.key);
+        const te = twinEtag(current.twin);
+        if (item.mode === 'updateTwinIfMatchETag' && !etagOk(item.twinEtag, te)) throw new PreconditionFailed(`twin of '${item.key.deviceId}'`, item.twinEtag ?? '', te);
+        return { kind: 'replace', record: this.withTwin(current, item.twin ?? {}), expectedRev: current.rev };
+      }
+      case 'delete':
+      case 'deleteIfMatchETag': {
+        if (!current) throw notFound(item.key);
+        if (item.mode === 'deleteIfMatchETag' && !etagOk(item.etag, current.etag)) throw new PreconditionFailed(`'${item.key.deviceId}'`, item.etag ?? '', current.etag);
+        return { kind: 'delete', key: item.key, expectedRev: current.rev };
+      }
+    }
+  }
+
+  private withTwin(record: IdentityRecord, twin: TwinContent | undefined): IdentityRecord {
+    if (!twin) return record;
+    return { ...record, twin: applyTwinContent(record.twin, twin, isoTime(this.deps.clock.now()), this.deps.limits) };
+  }
+
+}

@@ -1,0 +1,67 @@
+import { DeviceNotFound, ModuleNotFound, PreconditionFailed } from '../errors/index.js';
+import { isoTime, type Clock } from '../../ports/clock/index.js';
+import { mutateIdentity, type IdentityKey, type IdentityRecord, type Store } from '../../ports/store/index.js';
+import type { TwinLimits } from './document.js';
+import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag } from './state.js';
+
+export { IOT_HUB_TWIN_LIMITS, type TwinLimits } from './document.js';
+export { newTwin, replaceTwinSections, twinEtag, type TwinChange } from './state.js';
+export { deviceTwinView, twinView } from './view.js';
+
+export interface TwinsDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly limits: TwinLimits;
+}
+
+function notFound(key: IdentityKey): Error {
+  return key.moduleId === '' ? new DeviceNotFound(key.deviceId) : new ModuleNotFound(key.deviceId, key.moduleId);
+}
+
+function checkEtag(key: IdentityKey, record: IdentityRecord, ifMatch: string | undefined): void {
+  if (ifMatch === undefined) return;
+  const current = twinEtag(record.twin);
+  if (ifMatch !== '*' && ifMatch !== current) throw new PreconditionFailed(`twin of '${key.deviceId}'`, ifMatch, `"${current}"`);
+}
+
+/** Twins of devices and modules: reads, service patches and replaces, and the device's reported patches. */
+export class Twins {
+  constructor(private readonly deps: TwinsDeps) {}
+
+  /** The identity with its twin; throws DeviceNotFound (404001). */
+  async get(key: IdentityKey): Promise<IdentityRecord> {
+    const r = await this.deps.store.identities.get(key);
+    if (!r) throw notFound(key);
+    return r;
+  }
+
+  /** Merge-patches tags and desired. `ifMatch` (an unquoted twin etag or '*') is checked; 412002 on mismatch. */
+  async patch(key: IdentityKey, body: unknown, ifMatch?: string): Promise<IdentityRecord> {
+    const change = parseTwinChange(body, this.deps.limits);
+    return this.write(key, ifMatch, (r, now) => patchTwin(r.twin, change, now, this.deps.limits));
+  }
+
+  /** Replaces tags and desired (REST PUT). */
+  async replace(key: IdentityKey, body: unknown, ifMatch?: string): Promise<IdentityRecord> {
+    const change = parseTwinChange(body, this.deps.limits);
+    return this.write(key, ifMatch, (r, now) => replaceTwin(r.twin, change, now, this.deps.limits));
+  }
+
+  /** Applies a device's reported-properties patch; returns the record with the new reported `$version`. */
+  async patchReported(key: IdentityKey, patch: unknown): Promise<IdentityRecord> {
+    return this.write(key, undefined, (r, now) => patchReported(r.twin, patch, now, this.deps.limits));
+  }
+
+  private async write(
+    key: IdentityKey, ifMatch: string | undefined, change: (r: IdentityRecord, nowIso: string) => IdentityRecord['twin'],
+  ): Promise<IdentityRecord> {
+    const result = await mutateIdentity(this.deps.store.identities, key, (current) => {
+      if (!current) throw notFound(key);
+      checkEtag(key, current, ifMatch);
+      const twin = change(current, isoTime(this.deps.clock.now()));
+      return twin === current.twin ? current : { ...current, twin };
+    });
+    // mutateIdentity returns undefined only when change does; ours throws instead.
+    return result as IdentityRecord;
+  }
+}

@@ -1,0 +1,100 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Right, ServiceAccess, ServicePrincipal } from '../../core/access/index.js';
+import { ArgumentInvalid, RouteNotFound, Throttled } from '../../core/errors/index.js';
+import type { Logger } from '../../observability/logger.js';
+import { toWireError } from './wire-errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The rights of which the caller's policy needs one; every route states them. */
+    rights?: readonly Right[];
+  }
+  interface FastifyRequest {
+    principal?: ServicePrincipal;
+  }
+}
+
+export interface RestServerOptions {
+  readonly tls: { cert: string; key: string };
+  readonly access: ServiceAccess;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  readonly requestsPerSecond: number;
+}
+
+/** Content types whose body a route reads as a stream (registry import). */
+export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'text/plain', 'application/octet-stream'];
+
+/** A per-policy token bucket; 0 = unlimited. */
+function makeThrottle(perSecond: number): (policy: string) => void {
+  if (perSecond <= 0) return () => {};
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return (policy) => {
+    const now = Date.now();
+    const b = buckets.get(policy) ?? { tokens: perSecond, at: now };
+    b.tokens = Math.min(perSecond, b.tokens + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    buckets.set(policy, b);
+    if (b.tokens < 1) throw new Throttled(perSecond);
+    b.tokens -= 1;
+  };
+}
+
+/**
+ * The HTTPS server of the service API: IoT Hub's routing rules (case-insensitive paths, trailing slash ignored,
+ * percent-decoded segments), a SAS check on every request, rights per route, and IoT Hub's error bodies.
+ */
+export function createRestServer(opts: RestServerOptions): FastifyInstance {
+  const app = Fastify({
+    https: { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false },
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
+    bodyLimit: opts.maxBodyBytes,
+    loggerInstance: opts.logger.child({ edge: 'rest' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    genReqId: (req) => (typeof req.headers['request-id'] === 'string' ? req.headers['request-id'].slice(0, 64) : crypto.randomUUID()),
+  });
+  const throttle = makeThrottle(opts.requestsPerSecond);
+
+  app.addContentTypeParser(STREAM_TYPES, (_req: FastifyRequest, payload: Readable, done: (err: null, body: Readable) => void) => done(null, payload));
+  // Requests without a Content-Type but with a body (some clients) are read as JSON.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') { done(null, undefined); return; }
+    try { done(null, JSON.parse(text)); } catch (err) { done(new ArgumentInvalid(`the request body is not valid JSON: ${(err as Error).message}`), undefined); }
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const rights = req.routeOptions.config.rights;
+    if (!rights) return;
+    const auth = req.headers.authorization;
+    const principal = opts.access.authenticate(Array.isArray(auth) ? auth[0] : auth);
+    opts.access.require(principal, ...rights);
+    throttle(principal.policy);
+    req.principal = principal;
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, req, new RouteNotFound(req.method, req.url.split('?')[0]));
+  });
+  app.setErrorHandler((err, req, reply) => sendError(reply, req, err));
+  // The routes are the same over https; FastifyInstance's default generics name the http server type.
+  return app as unknown as FastifyInstance;
+}
+
+function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): void {
+  const w = toWireError(err);
+  if (w.unexpected) req.log.error({ err, trackingId: w.trackingId, url: req.url.split('?')[0] }, 'request failed');
+  else req.log.debug({ status: w.status, code: w.headers['iothub-errorcode'] }, 'request refused');
+  void reply.code(w.status).headers(w.headers).type('application/json; charset=utf-8').send(w.body);
+}
+
+/** The If-Match header as core wants it: unquoted, `W/` dropped; undefined when absent. */
+export function ifMatchOf(req: FastifyRequest): string | undefined {
+  const h = req.headers['if-match'];
+  if (h === undefined) return undefined;
+  const v = (Array.isArray(h) ? h[0] : h).trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return v === '' ? undefined : v;
+}

@@ -1,0 +1,342 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type {
+  BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  ScanOptions, Store,
+} from '../index.js';
+import { IDENTITY_COLUMNS, IMPORT_UPDATE_COLUMNS, identityFromRow, identityValues } from '../sql/rows.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+
+type Db = pg.Pool | pg.PoolClient;
+type Row = Record<string, unknown>;
+
+const COLS = IDENTITY_COLUMNS.join(', ');
+const PARAMS = IDENTITY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+/** Every column but the key, from $3 on (the key is $1, $2), so values are identityValues() as they are. */
+const SET_ALL = IDENTITY_COLUMNS.slice(2).map((c, i) => `${c} = $${i + 3}`).join(', ');
+const IMPORT_SET = IMPORT_UPDATE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
+/** PostgreSQL's limit on bind parameters in one statement (the wire format counts them in an int16). */
+const MAX_PARAMS = 65535;
+/** Staged upsert rows per INSERT: import id is shared ($1); each row binds its seq and every column. */
+const UPSERT_ROWS_PER_STATEMENT = Math.floor((MAX_PARAMS - 1) / (IDENTITY_COLUMNS.length + 1));
+/** Staged delete rows per INSERT: seq, device id, module id. */
+const DELETE_ROWS_PER_STATEMENT = Math.floor((MAX_PARAMS - 1) / 3);
+/** SQLSTATE 21000: an INSERT … ON CONFLICT DO UPDATE met the same key twice. */
+const CARDINALITY_VIOLATION = '21000';
+
+export interface PostgresOptions {
+  readonly url: string;
+  /** Schema holding the tables; created if missing and put first on every connection's search_path. */
+  readonly schema?: string;
+  readonly poolSize?: number;
+  /** Told when an idle pooled connection fails (the pool drops it; the next query opens a new one). */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+/** The shared store: PostgreSQL through a pg Pool; several hub nodes may use one database at once. */
+export class PostgresStore implements Store {
+  readonly capabilities = { skipLocked: true };
+  readonly identities: IdentityStore;
+  readonly policies: PolicyStore;
+  private closed = false;
+
+  private constructor(private readonly pool: pg.Pool) {
+    this.identities = new PostgresIdentities(pool);
+    this.policies = new PostgresPolicies(pool);
+  }
+
+  /** Opens a pool (creating `schema` when given); throws the driver's error when the server is unreachable. */
+  static async connect(opts: PostgresOptions): Promise<PostgresStore> {
+    const schema = opts.schema === undefined ? undefined : quoteSchema(opts.schema);
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      // A startup parameter rather than a SET after connect: it holds before the first query on every connection.
+      options: schema === undefined ? undefined : `-c search_path=${schema}`,
+    });
+    pool.on('error', (err) => opts.onIdleError?.(err));
+    try {
+      if (schema !== undefined) await inTransaction(pool, (c) => createSchema(c, schema));
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return new PostgresStore(pool);
+  }
+
+  async migrate(): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      // Several nodes may start at once: the lock makes them take turns; it ends with the transaction.
+      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('corral.migrate.' || current_schema(), 0))`);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      for (const m of POSTGRES_MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/** Only plain identifiers, so the name survives the startup `options` string unescaped. */
+function quoteSchema(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) {
+    throw new Error(`schema '${name}' is not a plain identifier (letters, digits, _; at most 63 characters)`);
+  }
+  return `"${name}"`;
+}
+
+async function createSchema(c: pg.PoolClient, quoted: string): Promise<void> {
+  // CREATE SCHEMA IF NOT EXISTS still fails on a unique index when two nodes race; the lock serialises them.
+  await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('corral.schema.' || $1, 0))`, [quoted]);
+  await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+}
+
+/** Runs `work` between BEGIN and COMMIT on one pooled connection; rolls back and rethrows on error. */
+async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    // A connection that cannot even roll back is not given back to the pool.
+    broken = await client.query('ROLLBACK').then(() => false, () => true);
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+class PostgresIdentities implements IdentityStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async get(key: IdentityKey): Promise<IdentityRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${COLS} FROM identities WHERE device_id = $1 AND module_id = $2`,
+      [key.deviceId, key.moduleId]);
+    return rows.length ? identityFromRow(rows[0]) : undefined;
+  }
+
+  async getMany(keys: readonly IdentityKey[]): Promise<IdentityRecord[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.pool.query<Row>(`SELECT ${COLS} FROM identities
+        WHERE (device_id, module_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [keys.map((k) => k.deviceId), keys.map((k) => k.moduleId)]);
+    const byKey = new Map(rows.map((r) => [keyString(r.device_id as string, r.module_id as string), r]));
+    const out: IdentityRecord[] = [];
+    for (const k of keys) {
+      const row = byKey.get(keyString(k.deviceId, k.moduleId));
+      if (row) out.push(identityFromRow(row));
+    }
+    return out;
+  }
+
+  async insert(record: IdentityRecord): Promise<boolean> {
+    return insertOn(this.pool, record);
+  }
+
+  async replace(record: IdentityRecord, expectedRev: number): Promise<boolean> {
+    return replaceOn(this.pool, record, expectedRev);
+  }
+
+  async delete(key: IdentityKey, expectedRev?: number): Promise<boolean> {
+    if (expectedRev === undefined) return deleteOn(this.pool, key);
+    return inTransaction(this.pool, (c) => deleteOn(c, key, expectedRev));
+  }
+
+  async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
+    if (ops.length === 0) return [];
+    return inTransaction(this.pool, async (c) => {
+      const results: boolean[] = [];
+      for (const op of ops) results.push(await applyOn(c, op));
+      return results;
+    });
+  }
+
+  async scan(o: ScanOptions): Promise<IdentityRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const param = (v: unknown): string => `$${args.push(v)}`;
+    if (o.scope === 'devices') where.push(`module_id = ''`);
+    if (o.scope === 'modules') where.push(`device_id = ${param(o.deviceId ?? '')} AND module_id <> ''`);
+    if (o.after) where.push(`(device_id, module_id) > (${param(o.after.deviceId)}, ${param(o.after.moduleId)})`);
+    const sql = `SELECT ${COLS} FROM identities ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY device_id, module_id LIMIT ${param(o.limit)}`;
+    return (await this.pool.query<Row>(sql, args)).rows.map(identityFromRow);
+  }
+
+  async counts(): Promise<IdentityCounts> {
+    const { rows } = await this.pool.query<IdentityCounts>(`SELECT count(*)::integer AS total,
+        (count(*) FILTER (WHERE status = 'enabled'))::integer AS enabled,
+        (count(*) FILTER (WHERE status = 'disabled'))::integer AS disabled,
+        (count(*) FILTER (WHERE connection_state = 'Connected'))::integer AS connected
+      FROM identities WHERE module_id = ''`);
+    const r = rows[0];
+    return { total: r.total, enabled: r.enabled, disabled: r.disabled, connected: r.connected };
+  }
+
+  async beginImport(): Promise<ImportSession> {
+    return new PostgresImport(this.pool, randomUUID());
+  }
+}
+
+/** A Map key for an identity key; NUL cannot occur in PostgreSQL text. */
+function keyString(deviceId: string, moduleId: string): string {
+  return `${deviceId}\u0000${moduleId}`;
+}
+
+function applyOn(c: pg.PoolClient, op: BatchOp): Promise<boolean> {
+  switch (op.kind) {
+    case 'insert': return insertOn(c, op.record);
+    case 'replace': return replaceOn(c, op.record, op.expectedRev);
+    case 'delete': return deleteOn(c, op.key, op.expectedRev);
+  }
+}
+
+async function insertOn(db: Db, record: IdentityRecord): Promise<boolean> {
+  const r = await db.query(`INSERT INTO identities (${COLS}) VALUES (${PARAMS}) ON CONFLICT DO NOTHING`, identityValues(record, 1));
+  return r.rowCount === 1;
+}
+
+async function replaceOn(db: Db, record: IdentityRecord, expectedRev: number): Promise<boolean> {
+  const values = [...identityValues(record, expectedRev + 1), expectedRev];
+  const r = await db.query(`UPDATE identities SET ${SET_ALL}
+      WHERE device_id = $1 AND module_id = $2 AND rev = $${values.length}`, values);
+  return r.rowCount === 1;
+}
+
+/** With expectedRev, `db` must be in a transaction: the row lock holds the rev until the delete. */
+async function deleteOn(db: Db, key: IdentityKey, expectedRev?: number): Promise<boolean> {
+  if (expectedRev !== undefined) {
+    const { rows } = await db.query<{ rev: number }>('SELECT rev FROM identities WHERE device_id = $1 AND module_id = $2 FOR UPDATE',
+      [key.deviceId, key.moduleId]);
+    if (rows[0]?.rev !== expectedRev) return false;
+  }
+  const r = key.moduleId === ''
+    ? await db.query('DELETE FROM identities WHERE device_id = $1', [key.deviceId])
+    : await db.query('DELETE FROM identities WHERE device_id = $1 AND module_id = $2', [key.deviceId, key.moduleId]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** `INSERT … VALUES` of `rows` tuples; `$1` is the import id, each tuple binds `perRow` parameters after it. */
+function stagingInsertSql(columns: string, op: 'upsert' | 'delete', rows: number, perRow: number): string {
+  const tuples: string[] = [];
+  for (let i = 0, p = 2; i < rows; i++) {
+    const params = Array.from({ length: perRow }, () => `$${p++}`);
+    tuples.push(`($1, '${op}', ${params.join(', ')})`);
+  }
+  return `INSERT INTO import_staging (import_id, op, ${columns}) VALUES ${tuples.join(', ')}`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+class PostgresImport implements ImportSession {
+  private seq = 0;
+
+  constructor(private readonly pool: pg.Pool, private readonly importId: string) {}
+
+  async stage(upserts: readonly IdentityRecord[], deletes: readonly IdentityKey[]): Promise<void> {
+    if (upserts.length + deletes.length === 0) return;
+    // Sequence numbers are taken before the first await, so concurrent stage() calls never share one.
+    const statements = [
+      ...chunks(upserts, UPSERT_ROWS_PER_STATEMENT).map((rows) => this.upsertStatement(rows)),
+      ...chunks(deletes, DELETE_ROWS_PER_STATEMENT).map((keys) => this.deleteStatement(keys)),
+    ];
+    await inTransaction(this.pool, async (c) => {
+      for (const s of statements) await c.query(s);
+    });
+  }
+
+  async commit(): Promise<{ upserted: number; deleted: number }> {
+    const id = this.importId;
+    return inTransaction(this.pool, async (c) => {
+      const modules = await c.query(`DELETE FROM identities WHERE (device_id, module_id) IN
+          (SELECT device_id, module_id FROM import_staging WHERE import_id = $1 AND op = 'delete' AND module_id <> '')`, [id]);
+      const devices = await c.query(`DELETE FROM identities WHERE device_id IN
+          (SELECT device_id FROM import_staging WHERE import_id = $1 AND op = 'delete' AND module_id = '')`, [id]);
+      const upserted = await upsertStaged(c, id);
+      await c.query('DELETE FROM import_staging WHERE import_id = $1', [id]);
+      return { upserted, deleted: (modules.rowCount ?? 0) + (devices.rowCount ?? 0) };
+    });
+  }
+
+  async abort(): Promise<void> {
+    await this.pool.query('DELETE FROM import_staging WHERE import_id = $1', [this.importId]);
+  }
+
+  private upsertStatement(records: readonly IdentityRecord[]): pg.QueryConfig {
+    const values: unknown[] = [this.importId];
+    for (const r of records) values.push(this.seq++, ...identityValues(r, 1));
+    const perRow = IDENTITY_COLUMNS.length + 1;
+    return { text: stagingInsertSql(`seq, ${COLS}`, 'upsert', records.length, perRow), values };
+  }
+
+  private deleteStatement(keys: readonly IdentityKey[]): pg.QueryConfig {
+    const values: unknown[] = [this.importId];
+    for (const k of keys) values.push(this.seq++, k.deviceId, k.moduleId);
+    return { text: stagingInsertSql('seq, device_id, module_id', 'delete', keys.length, 3), values };
+  }
+}
+
+/**
+ * Writes the staged upserts; an existing record takes `rev + 1` (staged rows carry rev 1). One statement cannot
+ * touch a key twice, so when a key was staged more than once the last staging wins and the rev moves on once per
+ * staging, as applying them one by one would. Returns the number of staged upserts applied.
+ */
+async function upsertStaged(c: pg.PoolClient, importId: string): Promise<number> {
+  const conflict = `ON CONFLICT (device_id, module_id) DO UPDATE SET ${IMPORT_SET}, rev = identities.rev + excluded.rev`;
+  await c.query('SAVEPOINT upsert_staged');
+  try {
+    const r = await c.query(`INSERT INTO identities (${COLS})
+        SELECT ${COLS} FROM import_staging WHERE import_id = $1 AND op = 'upsert' ${conflict}`, [importId]);
+    return r.rowCount ?? 0;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== CARDINALITY_VIOLATION) throw err;
+  }
+  await c.query('ROLLBACK TO SAVEPOINT upsert_staged');
+  const cols = IDENTITY_COLUMNS.filter((col) => col !== 'rev').join(', ');
+  await c.query(`INSERT INTO identities (${COLS})
+      SELECT ${cols}, times FROM (
+        SELECT DISTINCT ON (device_id, module_id) ${cols}, count(*) OVER (PARTITION BY device_id, module_id)::integer AS times
+        FROM import_staging WHERE import_id = $1 AND op = 'upsert' ORDER BY device_id, module_id, seq DESC
+      ) AS last ${conflict}`, [importId]);
+  const { rows } = await c.query<{ n: number }>(`SELECT count(*)::integer AS n FROM import_staging
+      WHERE import_id = $1 AND op = 'upsert'`, [importId]);
+  return rows[0].n;
+}
+
+class PostgresPolicies implements PolicyStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async list(): Promise<PolicyRecord[]> {
+    const { rows } = await this.pool.query<Row>('SELECT name, rights, primary_key, secondary_key FROM policies ORDER BY name');
+    return rows.map((r) => ({
+      name: r.name as string,
+      rights: r.rights as string[],
+      primaryKey: r.primary_key as string,
+      secondaryKey: r.secondary_key as string,
+    }));
+  }
+
+  async insertMissing(records: readonly PolicyRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const values = records.flatMap((p) => [p.name, JSON.stringify(p.rights), p.primaryKey, p.secondaryKey]);
+    const tuples = records.map((_, i) => `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`);
+    await this.pool.query(`INSERT INTO policies (name, rights, primary_key, secondary_key) VALUES ${tuples.join(', ')}
+      ON CONFLICT DO NOTHING`, values);
+  }
+}

@@ -1,0 +1,217 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  ScanOptions, Store,
+} from '../index.js';
+import { IDENTITY_COLUMNS, IMPORT_UPDATE_COLUMNS, identityFromRow, identityValues } from '../sql/rows.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+type Db = Database.Database;
+type Row = Record<string, unknown>;
+
+const COLS = IDENTITY_COLUMNS.join(', ');
+const PARAMS = IDENTITY_COLUMNS.map(() => '?').join(', ');
+const SET_ALL = IDENTITY_COLUMNS.filter((c) => c !== 'device_id' && c !== 'module_id').map((c) => `${c} = ?`).join(', ');
+
+/** The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each call is atomic. */
+export class SqliteStore implements Store {
+  readonly capabilities = { skipLocked: false };
+  readonly identities: IdentityStore;
+  readonly policies: PolicyStore;
+
+  private constructor(private readonly db: Db) {
+    this.identities = new SqliteIdentities(db);
+    this.policies = new SqlitePolicies(db);
+  }
+
+  /** Opens (creating) the database file; ':memory:' for tests. */
+  static open(file: string): SqliteStore {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    return new SqliteStore(db);
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
+      }).immediate();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function prepareIdentityStatements(db: Db) {
+  return {
+    get: db.prepare(`SELECT ${COLS} FROM identities WHERE device_id = ? AND module_id = ?`),
+    insert: db.prepare(`INSERT INTO identities (${COLS}) VALUES (${PARAMS}) ON CONFLICT DO NOTHING`),
+    replace: db.prepare(`UPDATE identities SET ${SET_ALL} WHERE device_id = ? AND module_id = ? AND rev = ?`),
+    deleteDevice: db.prepare('DELETE FROM identities WHERE device_id = ?'),
+    deleteModule: db.prepare(`DELETE FROM identities WHERE device_id = ? AND module_id = ?`),
+    revOf: db.prepare('SELECT rev FROM identities WHERE device_id = ? AND module_id = ?').pluck(),
+    counts: db.prepare(`SELECT COUNT(*) AS total,
+        COALESCE(SUM(status = 'enabled'), 0) AS enabled,
+        COALESCE(SUM(status = 'disabled'), 0) AS disabled,
+        COALESCE(SUM(connection_state = 'Connected'), 0) AS connected
+      FROM identities WHERE module_id = ''`),
+  };
+}
+
+class SqliteIdentities implements IdentityStore {
+  private prepared?: ReturnType<typeof prepareIdentityStatements>;
+
+  constructor(private readonly db: Db) {}
+
+  /** Prepared on first use: the store is built before migrate() has created the tables. */
+  private get stmts(): ReturnType<typeof prepareIdentityStatements> {
+    this.prepared ??= prepareIdentityStatements(this.db);
+    return this.prepared;
+  }
+
+  async get(key: IdentityKey): Promise<IdentityRecord | undefined> {
+    const row = this.stmts.get.get(key.deviceId, key.moduleId) as Row | undefined;
+    return row ? identityFromRow(row) : undefined;
+  }
+
+  async getMany(keys: readonly IdentityKey[]): Promise<IdentityRecord[]> {
+    const out: IdentityRecord[] = [];
+    for (const k of keys) {
+      const row = this.stmts.get.get(k.deviceId, k.moduleId) as Row | undefined;
+      if (row) out.push(identityFromRow(row));
+    }
+    return out;
+  }
+
+  async insert(record: IdentityRecord): Promise<boolean> {
+    return this.insertSync(record);
+  }
+
+  async replace(record: IdentityRecord, expectedRev: number): Promise<boolean> {
+    return this.replaceSync(record, expectedRev);
+  }
+
+  async delete(key: IdentityKey, expectedRev?: number): Promise<boolean> {
+    return this.db.transaction(() => this.deleteSync(key, expectedRev)).immediate();
+  }
+
+  async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
+    return this.db.transaction(() => ops.map((op) => {
+      switch (op.kind) {
+        case 'insert': return this.insertSync(op.record);
+        case 'replace': return this.replaceSync(op.record, op.expectedRev);
+        case 'delete': return this.deleteSync(op.key, op.expectedRev);
+      }
+    })).immediate();
+  }
+
+  async scan(o: ScanOptions): Promise<IdentityRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (o.scope === 'devices') where.push(`module_id = ''`);
+    if (o.scope === 'modules') { where.push(`device_id = ? AND module_id <> ''`); args.push(o.deviceId ?? ''); }
+    if (o.after) { where.push('(device_id, module_id) > (?, ?)'); args.push(o.after.deviceId, o.after.moduleId); }
+    const sql = `SELECT ${COLS} FROM identities ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY device_id, module_id LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, o.limit) as Row[]).map(identityFromRow);
+  }
+
+  async counts(): Promise<IdentityCounts> {
+    const r = this.stmts.counts.get() as Record<string, number>;
+    return { total: r.total, enabled: r.enabled, disabled: r.disabled, connected: r.connected };
+  }
+
+  async beginImport(): Promise<ImportSession> {
+    return new SqliteImport(this.db, randomUUID());
+  }
+
+  private insertSync(record: IdentityRecord): boolean {
+    return this.stmts.insert.run(...identityValues(record, 1)).changes === 1;
+  }
+
+  private replaceSync(record: IdentityRecord, expectedRev: number): boolean {
+    const values = identityValues(record, expectedRev + 1).slice(2);
+    return this.stmts.replace.run(...values, record.deviceId, record.moduleId, expectedRev).changes === 1;
+  }
+
+  private deleteSync(key: IdentityKey, expectedRev?: number): boolean {
+    if (expectedRev !== undefined && this.stmts.revOf.get(key.deviceId, key.moduleId) !== expectedRev) return false;
+    const stmt = key.moduleId === '' ? this.stmts.deleteDevice : this.stmts.deleteModule;
+    const args = key.moduleId === '' ? [key.deviceId] : [key.deviceId, key.moduleId];
+    return stmt.run(...args).changes > 0;
+  }
+}
+
+class SqliteImport implements ImportSession {
+  private seq = 0;
+  private readonly stageUpsert;
+  private readonly stageDelete;
+
+  constructor(private readonly db: Db, private readonly importId: string) {
+    this.stageUpsert = db.prepare(`INSERT INTO import_staging (import_id, seq, op, ${COLS}) VALUES (?, ?, 'upsert', ${PARAMS})`);
+    // A delete carries only its key; '' fills the staging table's NOT NULL columns (SQLite takes it for any type).
+    this.stageDelete = db.prepare(`INSERT INTO import_staging (import_id, seq, op, ${COLS})
+      SELECT ?, ?, 'delete', ${IDENTITY_COLUMNS.map((c) => (c === 'device_id' || c === 'module_id' ? '?' : "''")).join(', ')}`);
+  }
+
+  async stage(upserts: readonly IdentityRecord[], deletes: readonly IdentityKey[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const r of upserts) this.stageUpsert.run(this.importId, this.seq++, ...identityValues(r, 1));
+      for (const k of deletes) this.stageDelete.run(this.importId, this.seq++, k.deviceId, k.moduleId);
+    }).immediate();
+  }
+
+  async commit(): Promise<{ upserted: number; deleted: number }> {
+    const id = this.importId;
+    const updates = IMPORT_UPDATE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
+    return this.db.transaction(() => {
+      const deletedModules = this.db.prepare(`DELETE FROM identities WHERE (device_id, module_id) IN
+          (SELECT device_id, module_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id <> '')`).run(id).changes;
+      const deletedDevices = this.db.prepare(`DELETE FROM identities WHERE device_id IN
+          (SELECT device_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id = '')`).run(id).changes;
+      const upserted = this.db.prepare(`INSERT INTO identities (${COLS})
+          SELECT ${COLS} FROM import_staging WHERE import_id = ? AND op = 'upsert' ORDER BY seq
+          ON CONFLICT (device_id, module_id) DO UPDATE SET ${updates}, rev = identities.rev + 1`).run(id).changes;
+      this.db.prepare('DELETE FROM import_staging WHERE import_id = ?').run(id);
+      return { upserted, deleted: deletedModules + deletedDevices };
+    }).immediate();
+  }
+
+  async abort(): Promise<void> {
+    this.db.prepare('DELETE FROM import_staging WHERE import_id = ?').run(this.importId);
+  }
+}
+
+class SqlitePolicies implements PolicyStore {
+  constructor(private readonly db: Db) {}
+
+  async list(): Promise<PolicyRecord[]> {
+    const rows = this.db.prepare('SELECT name, rights, primary_key, secondary_key FROM policies ORDER BY name').all() as Row[];
+    return rows.map((r) => ({
+      name: r.name as string,
+      rights: JSON.parse(r.rights as string) as string[],
+      primaryKey: r.primary_key as string,
+      secondaryKey: r.secondary_key as string,
+    }));
+  }
+
+  async insertMissing(records: readonly PolicyRecord[]): Promise<void> {
+    const stmt = this.db.prepare('INSERT INTO policies (name, rights, primary_key, secondary_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
+    this.db.transaction(() => {
+      for (const p of records) stmt.run(p.name, JSON.stringify(p.rights), p.primaryKey, p.secondaryKey);
+    }).immediate();
+  }
+}

@@ -1,0 +1,58 @@
+const IDENTITY_COLUMNS_DDL = `
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL DEFAULT '',
+        generation_id TEXT NOT NULL,
+        etag TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT,
+        status_updated_time TEXT NOT NULL,
+        auth_type TEXT NOT NULL,
+        primary_key TEXT,
+        secondary_key TEXT,
+        primary_thumbprint TEXT,
+        secondary_thumbprint TEXT,
+        iot_edge INTEGER NOT NULL DEFAULT 0,
+        device_scope TEXT,
+        parent_scopes TEXT NOT NULL DEFAULT '[]',
+        managed_by TEXT,
+        model_id TEXT NOT NULL DEFAULT '',
+        connection_state TEXT NOT NULL,
+        connection_state_updated_time TEXT NOT NULL,
+        last_activity_time TEXT NOT NULL,
+        c2d_count INTEGER NOT NULL DEFAULT 0,
+        tags TEXT NOT NULL DEFAULT '{}',
+        desired TEXT NOT NULL DEFAULT '{}',
+        reported TEXT NOT NULL DEFAULT '{}',
+        desired_meta TEXT NOT NULL DEFAULT '{}',
+        reported_meta TEXT NOT NULL DEFAULT '{}',
+        desired_version INTEGER NOT NULL,
+        reported_version INTEGER NOT NULL,
+        twin_version INTEGER NOT NULL,
+        rev INTEGER NOT NULL,
+`;
+
+/** Versioned schema for SQLite; append only: a shipped migration never changes. */
+export const SQLITE_MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE identities (
+${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (device_id, module_id)
+      );
+      CREATE INDEX identities_status ON identities (status) WHERE module_id = '';
+      CREATE INDEX identities_connected ON identities (connection_state) WHERE module_id = '';
+      CREATE TABLE policies (
+        name TEXT PRIMARY KEY,
+        rights TEXT NOT NULL,
+        primary_key TEXT NOT NULL,
+        secondary_key TEXT NOT NULL
+      );
+      CREATE TABLE import_staging (
+        import_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        op TEXT NOT NULL,
+${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
+      );
+    `,
+  },
+];
