@@ -3,7 +3,7 @@ import { AccessDenied, Unauthorized } from '../errors/index.js';
 import type { Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
 import type { PolicyRecord, Store } from '../../ports/store/index.js';
-import { isSignedBy, parseSasToken, resourceOf } from './sas.js';
+import { isSignedBy, parseSasToken, resourceOf, safeDecode } from './sas.js';
 
 export { buildSasToken, isSignedBy, parseSasToken, signSas, strictEncode } from './sas.js';
 
@@ -76,7 +76,7 @@ export class ServiceAccess {
     if (!token) throw new Unauthorized('the Authorization header is not a SharedAccessSignature token');
     if (token.se * 1000 <= now) throw new Unauthorized('the SAS token has expired');
     if (!token.skn) throw new Unauthorized('the SAS token names no shared access policy (skn)');
-    const policy = this.byName.get(decodeURIComponent(token.skn));
+    const policy = this.byName.get(safeDecode(token.skn) ?? token.skn);
     if (!policy) throw new Unauthorized(`no shared access policy named '${token.skn}'`);
     const resource = resourceOf(token)?.replace(/\/+$/, '').toLowerCase();
     if (resource !== this.hostName.toLowerCase()) throw new Unauthorized(`the SAS token is for '${resourceOf(token) ?? token.sr}', not this hub`);

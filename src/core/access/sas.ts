@@ -30,7 +30,8 @@ export function strictEncode(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16));
 }
 
-function safeDecode(s: string): string | undefined {
+/** decodeURIComponent that answers undefined for malformed input instead of throwing. */
+export function safeDecode(s: string): string | undefined {
   try { return decodeURIComponent(s); } catch { return undefined; }
 }
 

@@ -102,7 +102,11 @@ export class BulkRegistry {
       const byKey = new Map(existing.map((r) => [`${r.deviceId}\u0000${r.moduleId}`, r]));
       const planned: { item: BulkItem; op: BatchOp }[] = [];
       for (const item of items) {
-        try { planned.push({ item, op: this.plan(item, byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`), byKey) }); } catch (err) {
+        try {
+          const op = this.plan(item, byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`), byKey);
+          planned.push({ item, op });
+          trackPlanned(byKey, op);
+        } catch (err) {
           errors.push(toError(item, err));
         }
       }
@@ -156,4 +160,18 @@ export class BulkRegistry {
     return { ...record, twin: applyTwinContent(record.twin, twin, isoTime(this.deps.clock.now()), this.deps.limits) };
   }
 
+}
+
+/**
+ * Keeps `byKey` at the state the batch will have after `op`, so later items of the same call see it: a module
+ * whose device an earlier item deletes has no parent, one whose device an earlier item creates has one.
+ */
+function trackPlanned(byKey: Map<string, IdentityRecord>, op: BatchOp): void {
+  if (op.kind !== 'delete') {
+    byKey.set(`${op.record.deviceId}\u0000${op.record.moduleId}`, op.record);
+    return;
+  }
+  const prefix = `${op.key.deviceId}\u0000`;
+  if (op.key.moduleId !== '') byKey.delete(prefix + op.key.moduleId);
+  else for (const k of [...byKey.keys()]) if (k.startsWith(prefix)) byKey.delete(k);
 }

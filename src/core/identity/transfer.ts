@@ -75,22 +75,23 @@ export class RegistryTransfer {
     const state = { line: 0, errorCount: 0, errors: [] as ImportLineError[], upserts: [] as BulkItem[], deletes: [] as IdentityKey[] };
     const seen = new Set<string>();
     const devicesInFile = new Set<string>();
+    const devicesDeleted = new Set<string>();
     const parentsToCheck = new Map<string, number>();
     try {
       for await (const text of lines) {
         state.line++;
         if (text.trim() === '') continue;
         try {
-          const key = this.stageLine(text, state.upserts, state.deletes, seen);
-          if (key.moduleId === '') devicesInFile.add(key.deviceId);
-          else if (!parentsToCheck.has(key.deviceId)) parentsToCheck.set(key.deviceId, state.line);
+          const { key, mode } = this.stageLine(text, state.upserts, state.deletes, seen);
+          if (key.moduleId === '') (mode === 'delete' ? devicesDeleted : devicesInFile).add(key.deviceId);
+          else if (mode !== 'delete' && !parentsToCheck.has(key.deviceId)) parentsToCheck.set(key.deviceId, state.line);
         } catch (err) {
           this.noteError(state, err, text);
         }
         if (state.errorCount === 0 && state.upserts.length + state.deletes.length >= STAGE_BATCH) await this.flush(session, state);
         if (onProgress && state.line % 10_000 === 0) onProgress(state.line);
       }
-      await this.checkParents(parentsToCheck, devicesInFile, state);
+      await this.checkParents(parentsToCheck, devicesInFile, devicesDeleted, state);
       if (state.errorCount > 0) {
         await session.abort();
         return { ok: false, lines: state.line, upserted: 0, deleted: 0, errorCount: state.errorCount, errors: state.errors };
@@ -105,7 +106,7 @@ export class RegistryTransfer {
     }
   }
 
-  private stageLine(text: string, upserts: BulkItem[], deletes: IdentityKey[], seen: Set<string>): IdentityKey {
+  private stageLine(text: string, upserts: BulkItem[], deletes: IdentityKey[], seen: Set<string>): { key: IdentityKey; mode: string } {
     let raw: unknown;
     try { raw = JSON.parse(text); } catch (err) { throw new ArgumentInvalid(`not valid JSON: ${(err as Error).message}`); }
     const item = parseBulkItem(raw, 'createOrUpdate', this.deps.limits);
@@ -120,7 +121,7 @@ export class RegistryTransfer {
     } else {
       throw new ArgumentInvalid(`importMode '${item.mode}' is not supported in a file import (createOrUpdate or delete); use the bulk API`);
     }
-    return item.key;
+    return { key: item.key, mode: item.mode };
   }
 
   /**
@@ -142,8 +143,12 @@ export class RegistryTransfer {
     state.deletes = [];
   }
 
-  private async checkParents(parents: Map<string, number>, inFile: Set<string>, state: Parameters<RegistryTransfer['noteError']>[0]) {
-    const missing = [...parents.keys()].filter((d) => !inFile.has(d));
+  /** A module needs its device: upserted by the file, or in the registry and not deleted by the file. */
+  private async checkParents(parents: Map<string, number>, inFile: Set<string>, deleted: Set<string>, state: Parameters<RegistryTransfer['noteError']>[0]) {
+    for (const d of parents.keys()) {
+      if (deleted.has(d)) this.pushError(state, { line: parents.get(d) ?? 0, deviceId: d, errorCode: 'DeviceNotFound', message: `module's device '${d}' is deleted by this file` });
+    }
+    const missing = [...parents.keys()].filter((d) => !inFile.has(d) && !deleted.has(d));
     for (let i = 0; i < missing.length; i += 1000) {
       const chunk = missing.slice(i, i + 1000);
       const found = new Set((await this.deps.store.identities.getMany(chunk.map((deviceId) => ({ deviceId, moduleId: '' })))).map((r) => r.deviceId));

@@ -71,7 +71,8 @@ export function ensureDevCa(dataDir: string, names: string[]): TlsMaterial {
   const files = { ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
   if (!existsSync(files.ca) || !existsSync(files.caKey)) {
     const k = newRsaKey();
-    const ca = issue({ subjectCn: 'Corral development CA', publicPem: k.publicPem, signerPem: k.privatePem, days: CA_DAYS, isCa: true });
+    // A distinct subject per CA: a client trusting several hubs' CAs must find the right issuer by name.
+    const ca = issue({ subjectCn: `Corral development CA ${forge.util.bytesToHex(forge.random.getBytesSync(4))}`, publicPem: k.publicPem, signerPem: k.privatePem, days: CA_DAYS, isCa: true });
     write(files.caKey, k.privatePem, true);
     write(files.ca, forge.pki.certificateToPem(ca), false);
   }

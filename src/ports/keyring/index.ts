@@ -28,7 +28,8 @@ export class AesGcmKeyRing implements KeyRing {
   open(sealed: string): string {
     if (!sealed.startsWith(PREFIX)) throw new Error('sealed secret has an unknown format');
     const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', this.masterKey, raw.subarray(0, 12));
+    // The full 16-byte tag, always: Node otherwise accepts truncated GCM tags.
+    const decipher = createDecipheriv('aes-256-gcm', this.masterKey, raw.subarray(0, 12), { authTagLength: 16 });
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   }

@@ -4,7 +4,7 @@ import type {
   BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
   ScanOptions, Store,
 } from '../index.js';
-import { IDENTITY_COLUMNS, IMPORT_UPDATE_COLUMNS, identityFromRow, identityValues } from '../sql/rows.js';
+import { IDENTITY_COLUMNS, identityFromRow, identityValues, importUpsertSet } from '../sql/rows.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 type Db = pg.Pool | pg.PoolClient;
@@ -14,19 +14,25 @@ const COLS = IDENTITY_COLUMNS.join(', ');
 const PARAMS = IDENTITY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
 /** Every column but the key, from $3 on (the key is $1, $2), so values are identityValues() as they are. */
 const SET_ALL = IDENTITY_COLUMNS.slice(2).map((c, i) => `${c} = $${i + 3}`).join(', ');
-const IMPORT_SET = IMPORT_UPDATE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
-/** PostgreSQL's limit on bind parameters in one statement (the wire format counts them in an int16). */
-const MAX_PARAMS = 65535;
-/** Staged upsert rows per INSERT: import id is shared ($1); each row binds its seq and every column. */
-const UPSERT_ROWS_PER_STATEMENT = Math.floor((MAX_PARAMS - 1) / (IDENTITY_COLUMNS.length + 1));
-/** Staged delete rows per INSERT: seq, device id, module id. */
-const DELETE_ROWS_PER_STATEMENT = Math.floor((MAX_PARAMS - 1) / 3);
+const IMPORT_SET = importUpsertSet('GREATEST');
+/**
+ * How each staged op is written: its columns after (import_id, op), and rows per INSERT. Rows bind 31 (upsert) or
+ * 3 (delete) parameters, far under PostgreSQL's 65535. A full chunk runs as a prepared statement: measured here,
+ * prepared 250-row INSERTs stage about three times as fast as unprepared ones at the parameter limit.
+ */
+const STAGING = {
+  upsert: { columns: `seq, ${COLS}`, perRow: IDENTITY_COLUMNS.length + 1, rowsPerStatement: 250 },
+  delete: { columns: 'seq, device_id, module_id', perRow: 3, rowsPerStatement: 1000 },
+} as const;
 /** SQLSTATE 21000: an INSERT … ON CONFLICT DO UPDATE met the same key twice. */
 const CARDINALITY_VIOLATION = '21000';
 
 export interface PostgresOptions {
   readonly url: string;
-  /** Schema holding the tables; created if missing and put first on every connection's search_path. */
+  /**
+   * Schema holding the tables: created if missing, and the whole search_path of every connection (a startup
+   * `options` parameter, so an `options` in the URL would replace it).
+   */
   readonly schema?: string;
   readonly poolSize?: number;
   /** Told when an idle pooled connection fails (the pool drops it; the next query opens a new one). */
@@ -45,7 +51,7 @@ export class PostgresStore implements Store {
     this.policies = new PostgresPolicies(pool);
   }
 
-  /** Opens a pool (creating `schema` when given); throws the driver's error when the server is unreachable. */
+  /** Opens a pool and checks the server answers (creating `schema` when given); throws the driver's error if not. */
   static async connect(opts: PostgresOptions): Promise<PostgresStore> {
     const schema = opts.schema === undefined ? undefined : quoteSchema(opts.schema);
     const pool = new pg.Pool({
@@ -57,6 +63,7 @@ export class PostgresStore implements Store {
     pool.on('error', (err) => opts.onIdleError?.(err));
     try {
       if (schema !== undefined) await inTransaction(pool, (c) => createSchema(c, schema));
+      else await pool.query('SELECT 1');
     } catch (err) {
       await pool.end();
       throw err;
@@ -228,14 +235,26 @@ async function deleteOn(db: Db, key: IdentityKey, expectedRev?: number): Promise
   return (r.rowCount ?? 0) > 0;
 }
 
-/** `INSERT … VALUES` of `rows` tuples; `$1` is the import id, each tuple binds `perRow` parameters after it. */
-function stagingInsertSql(columns: string, op: 'upsert' | 'delete', rows: number, perRow: number): string {
+/** `INSERT … VALUES` of `rows` tuples: `$1` is the import id, each tuple binds its own parameters after it. */
+function stagingInsertSql(op: 'upsert' | 'delete', rows: number): string {
+  const { columns, perRow } = STAGING[op];
   const tuples: string[] = [];
   for (let i = 0, p = 2; i < rows; i++) {
     const params = Array.from({ length: perRow }, () => `$${p++}`);
     tuples.push(`($1, '${op}', ${params.join(', ')})`);
   }
   return `INSERT INTO import_staging (import_id, op, ${columns}) VALUES ${tuples.join(', ')}`;
+}
+
+/** The full-chunk statements, named so each pooled connection parses and plans them once. */
+const STAGE_FULL_CHUNK = {
+  upsert: { name: 'corral_stage_upsert', text: stagingInsertSql('upsert', STAGING.upsert.rowsPerStatement) },
+  delete: { name: 'corral_stage_delete', text: stagingInsertSql('delete', STAGING.delete.rowsPerStatement) },
+} as const;
+
+function stagingInsert(op: 'upsert' | 'delete', rows: number, values: unknown[]): pg.QueryConfig {
+  if (rows === STAGING[op].rowsPerStatement) return { ...STAGE_FULL_CHUNK[op], values };
+  return { text: stagingInsertSql(op, rows), values };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -253,8 +272,8 @@ class PostgresImport implements ImportSession {
     if (upserts.length + deletes.length === 0) return;
     // Sequence numbers are taken before the first await, so concurrent stage() calls never share one.
     const statements = [
-      ...chunks(upserts, UPSERT_ROWS_PER_STATEMENT).map((rows) => this.upsertStatement(rows)),
-      ...chunks(deletes, DELETE_ROWS_PER_STATEMENT).map((keys) => this.deleteStatement(keys)),
+      ...chunks(upserts, STAGING.upsert.rowsPerStatement).map((rows) => this.upsertStatement(rows)),
+      ...chunks(deletes, STAGING.delete.rowsPerStatement).map((keys) => this.deleteStatement(keys)),
     ];
     await inTransaction(this.pool, async (c) => {
       for (const s of statements) await c.query(s);
@@ -281,14 +300,13 @@ class PostgresImport implements ImportSession {
   private upsertStatement(records: readonly IdentityRecord[]): pg.QueryConfig {
     const values: unknown[] = [this.importId];
     for (const r of records) values.push(this.seq++, ...identityValues(r, 1));
-    const perRow = IDENTITY_COLUMNS.length + 1;
-    return { text: stagingInsertSql(`seq, ${COLS}`, 'upsert', records.length, perRow), values };
+    return stagingInsert('upsert', records.length, values);
   }
 
   private deleteStatement(keys: readonly IdentityKey[]): pg.QueryConfig {
     const values: unknown[] = [this.importId];
     for (const k of keys) values.push(this.seq++, k.deviceId, k.moduleId);
-    return { text: stagingInsertSql('seq, device_id, module_id', 'delete', keys.length, 3), values };
+    return stagingInsert('delete', keys.length, values);
   }
 }
 

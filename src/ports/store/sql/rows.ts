@@ -14,9 +14,24 @@ export const IDENTITY_COLUMNS = [
 ] as const;
 
 /** Columns an import overwrites; presence and the C2D count stay what the live hub says. */
-export const IMPORT_UPDATE_COLUMNS = IDENTITY_COLUMNS.filter(
-  (c) => !['device_id', 'module_id', 'generation_id', 'connection_state', 'connection_state_updated_time', 'last_activity_time', 'c2d_count', 'rev'].includes(c),
-);
+export const IMPORT_UPDATE_COLUMNS = IDENTITY_COLUMNS.filter((c) => ![
+  'device_id', 'module_id', 'generation_id', 'connection_state', 'connection_state_updated_time', 'last_activity_time',
+  'c2d_count', 'rev', 'desired_version', 'reported_version', 'twin_version',
+].includes(c));
+
+const VERSION_COLUMNS = ['desired_version', 'reported_version', 'twin_version'] as const;
+
+/**
+ * The SET list of an import's upsert, but for `rev`, which each adapter moves itself. Versions only move forward: a record staged from an older read never puts
+ * a version back (devices ignore desired notifications at or below the version they hold). `greatest` is the
+ * dialect's two-argument maximum (SQLite MAX, PostgreSQL GREATEST).
+ */
+export function importUpsertSet(greatest: 'MAX' | 'GREATEST'): string {
+  return [
+    ...IMPORT_UPDATE_COLUMNS.map((c) => `${c} = excluded.${c}`),
+    ...VERSION_COLUMNS.map((c) => `${c} = ${greatest}(excluded.${c}, identities.${c} + 1)`),
+  ].join(', ');
+}
 
 export type IdentityRowValues = (string | number | null)[];
 

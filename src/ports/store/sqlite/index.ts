@@ -6,7 +6,7 @@ import type {
   BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
   ScanOptions, Store,
 } from '../index.js';
-import { IDENTITY_COLUMNS, IMPORT_UPDATE_COLUMNS, identityFromRow, identityValues } from '../sql/rows.js';
+import { IDENTITY_COLUMNS, identityFromRow, identityValues, importUpsertSet } from '../sql/rows.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Db = Database.Database;
@@ -176,7 +176,6 @@ class SqliteImport implements ImportSession {
 
   async commit(): Promise<{ upserted: number; deleted: number }> {
     const id = this.importId;
-    const updates = IMPORT_UPDATE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
     return this.db.transaction(() => {
       const deletedModules = this.db.prepare(`DELETE FROM identities WHERE (device_id, module_id) IN
           (SELECT device_id, module_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id <> '')`).run(id).changes;
@@ -184,7 +183,7 @@ class SqliteImport implements ImportSession {
           (SELECT device_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id = '')`).run(id).changes;
       const upserted = this.db.prepare(`INSERT INTO identities (${COLS})
           SELECT ${COLS} FROM import_staging WHERE import_id = ? AND op = 'upsert' ORDER BY seq
-          ON CONFLICT (device_id, module_id) DO UPDATE SET ${updates}, rev = identities.rev + 1`).run(id).changes;
+          ON CONFLICT (device_id, module_id) DO UPDATE SET ${importUpsertSet('MAX')}, rev = identities.rev + 1`).run(id).changes;
       this.db.prepare('DELETE FROM import_staging WHERE import_id = ?').run(id);
       return { upserted, deleted: deletedModules + deletedDevices };
     }).immediate();
