@@ -26,26 +26,32 @@ export async function start(args: string[]): Promise<number> {
     process.stderr.write(`corral start: ${(err as Error).message}\nusage: ${START_USAGE}\n`);
     return 2;
   }
+  // Signals are caught from the start: one that comes while the hub starts stops it as soon as it is up.
+  let signalled: ((sig: string) => void) | undefined;
+  const early: string[] = [];
+  const onSignal = (sig: string) => {
+    setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
+    if (signalled) signalled(sig);
+    else early.push(sig);
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   let hub;
   try {
     hub = await createHub(loadHubConfig(flags));
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof ListenError) {
-      process.stderr.write(`corral start: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`corral start: ${(err as Error).message}\n`);
+    const known = err instanceof ConfigError || err instanceof ListenError;
+    process.stderr.write(`corral start: ${known ? (err as Error).message : String((err as Error).stack ?? err)}\n`);
     return 1;
   }
-  process.stdout.write(`corral ready ${JSON.stringify(hub.info)}\n`);
+  const running = hub;
+  process.stdout.write(`corral ready ${JSON.stringify(running.info)}\n`);
   await new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      hub.logger.info({ signal: sig }, 'stopping');
-      setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
-      void hub.stop().then(resolve);
+    signalled = (sig) => {
+      running.logger.info({ signal: sig }, 'stopping');
+      void running.stop().then(resolve);
     };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
+    if (early.length > 0) signalled(early[0]);
   });
   return 0;
 }

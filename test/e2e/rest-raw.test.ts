@@ -152,15 +152,18 @@ test('service statistics report connected devices', async () => {
   assert.deepEqual(res.json, { connectedDeviceCount: 0 });
 });
 
-test('garbage on the HTTPS port does not take the hub down', async () => {
-  await new Promise<void>((resolve) => {
+test('garbage on the HTTPS port gets a 400 and does not take the hub down', async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
     const s = connect({ host: HOST, port: 443, rejectUnauthorized: false }, () => {
       s.write(Buffer.from('GET /\x00\xff\xfe garbage \r\n\r\n\r\n'));
-      s.end();
     });
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
+    let got = '';
+    s.setTimeout(10_000, () => s.destroy(new Error('no answer to garbage within 10 s')));
+    s.on('data', (c: Buffer) => { got += c.toString('latin1'); s.destroy(); });
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
   });
+  assert.match(reply, /^HTTP\/1\.1 400/);
   assert.equal((await serviceCall(HOST, owner, 'GET', `/devices/rights-1${API}`)).status, 200);
 });
 

@@ -56,6 +56,10 @@ export async function startHub(opts: { address: string; dataDir?: string; args?:
   const dataDir = opts.dataDir ?? tempDataDir(opts.address.replace(/\./g, '-'));
   const args = ['start', '--data', dataDir, '--hostname', opts.address, '--bind', opts.address, '--log-level', 'warn', ...(opts.args ?? [])];
   const child = spawn(process.execPath, [CORRAL_BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A hub never outlives the test process that started it, even when that process is killed mid-test.
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
+  child.once('exit', () => process.off('exit', killChild));
   const logs: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => logs.push(l));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
