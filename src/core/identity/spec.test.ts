@@ -4,19 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { ArgumentInvalid } from '../errors/index.js';
 import { validateDeviceId, validateModuleId } from './ids.js';
 import { parseIdentitySpec } from './spec.js';
+import { assertArgumentInvalid } from '../../../test/support/assertions.js';
 
 const SHA1 = 'ab'.repeat(20);
 const SHA256 = 'CD'.repeat(32);
 const KEY = randomBytes(32).toString('base64');
-
-function assertArgumentInvalid(fn: () => unknown, ...patterns: RegExp[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ArgumentInvalid, `expected ArgumentInvalid, got ${String(err)}`);
-    assert.equal(err.code, 400004);
-    for (const p of patterns) assert.match(err.message, p);
-    return true;
-  });
-}
 
 test('a device id of 128 characters is accepted and one of 129 is rejected naming the limit', () => {
   assert.equal(validateDeviceId('d'.repeat(128)), 'd'.repeat(128));

@@ -6,6 +6,7 @@ import { IOT_HUB_TWIN_LIMITS, type TwinLimits } from './document.js';
 import {
   newTwin, parseTwinChange, patchReported, patchTwin, replaceTwin, replaceTwinSections, twinEtag,
 } from './state.js';
+import { assertArgumentInvalid } from '../../../test/support/assertions.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:01:00.000Z';
@@ -20,15 +21,6 @@ function bigDoc(bytes: number): JsonObject {
   const doc: JsonObject = {};
   for (let i = 0; JSON.stringify(doc).length < bytes; i++) doc[`k${i}`] = 'x'.repeat(4000);
   return doc;
-}
-
-function assertArgumentInvalid(fn: () => unknown, ...patterns: RegExp[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ArgumentInvalid, `expected ArgumentInvalid, got ${String(err)}`);
-    assert.equal(err.code, 400004);
-    for (const p of patterns) assert.match(err.message, p);
-    return true;
-  });
 }
 
 test('a new twin has empty sections and twin, desired and reported versions of 1', () => {
