@@ -32,6 +32,7 @@ function fixedSealKeyring(): KeyRing {
   const sealed = new AesGcmKeyRing(randomBytes(32)).seal(randomBytes(32).toString('base64'));
   return {
     seal: () => sealed,
+    newKey: () => '',
     open: () => { throw new Error('the peer never opens keys'); },
   };
 }

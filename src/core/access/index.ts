@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { AccessDenied, Unauthorized } from '../errors/index.js';
 import type { Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
@@ -33,15 +32,10 @@ export interface Policy {
   readonly secondaryKey: string;
 }
 
-/** A fresh random 256-bit key in base64, as IoT Hub generates them. */
-export function generateKey(): string {
-  return randomBytes(32).toString('base64');
-}
-
 /** Creates the default policies that are missing (first start) and returns all policies, keys opened. */
 export async function ensurePolicies(store: Store, keyring: KeyRing): Promise<Policy[]> {
   const missing: PolicyRecord[] = Object.entries(DEFAULT_POLICIES).map(([name, rights]) => ({
-    name, rights, primaryKey: keyring.seal(generateKey()), secondaryKey: keyring.seal(generateKey()),
+    name, rights, primaryKey: keyring.seal(keyring.newKey()), secondaryKey: keyring.seal(keyring.newKey()),
   }));
   await store.policies.insertMissing(missing);
   return (await store.policies.list()).map((p) => ({

@@ -1,4 +1,3 @@
-import { generateKey } from '../access/index.js';
 import {
   DeviceAlreadyExists, DeviceNotFound, ModuleAlreadyExists, ModuleNotFound, PreconditionFailed, ArgumentInvalid,
 } from '../errors/index.js';
@@ -44,14 +43,20 @@ export class Registry {
   build(key: IdentityKey, spec: IdentitySpec): IdentityRecord {
     const nowMs = this.deps.clock.now();
     const now = isoTime(nowMs);
+    const creds = this.credentials(spec, undefined);
     return {
-      ...key,
+      deviceId: key.deviceId,
+      moduleId: key.moduleId,
       generationId: newGenerationId(nowMs),
       etag: newDeviceEtag(),
       status: spec.status ?? 'enabled',
       statusReason: spec.statusReason ?? null,
       statusUpdatedTime: NEVER,
-      ...this.credentials(spec, undefined),
+      authType: creds.authType,
+      primaryKey: creds.primaryKey,
+      secondaryKey: creds.secondaryKey,
+      primaryThumbprint: creds.primaryThumbprint,
+      secondaryThumbprint: creds.secondaryThumbprint,
       iotEdge: key.moduleId === '' ? spec.iotEdge ?? false : false,
       deviceScope: spec.deviceScope ?? null,
       parentScopes: spec.parentScopes ?? [],
@@ -85,7 +90,7 @@ export class Registry {
 
   private credentials(spec: IdentitySpec, current: IdentityRecord | undefined) {
     const seal = (given: string | undefined, kept: string | null) =>
-      given ? this.deps.keyring.seal(given) : kept ?? this.deps.keyring.seal(generateKey());
+      given ? this.deps.keyring.seal(given) : kept ?? this.deps.keyring.seal(this.deps.keyring.newKey());
     const usesKeys = spec.authType === 'sas';
     const keepKeys = current?.authType === 'sas';
     return {

@@ -5,7 +5,7 @@ import type { KeyRing } from '../../ports/keyring/index.js';
 import type { IdentityKey, IdentityRecord, ImportSession, Store } from '../../ports/store/index.js';
 import { parseBulkItem, type BulkItem } from './bulk.js';
 import type { Registry } from './registry.js';
-import { newTwin, replaceTwinSections } from '../twins/index.js';
+import { checkTwinSections, replaceTwinSections } from '../twins/index.js';
 import { authenticationView } from './views.js';
 
 /** One bad line of an import: its 1-based number and what was wrong with it. */
@@ -116,7 +116,7 @@ export class RegistryTransfer {
     if (item.mode === 'delete') {
       deletes.push(item.key);
     } else if (item.mode === 'createOrUpdate') {
-      if (item.twin) replaceTwinSections(newTwin(''), item.twin, '', this.deps.limits); // checks it now, with its line
+      if (item.twin) checkTwinSections(item.twin, this.deps.limits); // now, so an error names its line
       upserts.push(item);
     } else {
       throw new ArgumentInvalid(`importMode '${item.mode}' is not supported in a file import (createOrUpdate or delete); use the bulk API`);

@@ -100,10 +100,13 @@ export function mergeWithMetadata(
   return { doc: out, meta: outMeta };
 }
 
-/** A `$metadata` tree for a whole document, every node stamped. */
+/** A `$metadata` tree for a whole document, every node stamped (leaves share the one stamp object). */
 export function metadataFor(doc: JsonObject, stamp: JsonObject): JsonObject {
-  const meta: JsonObject = { ...stamp };
-  for (const [key, value] of Object.entries(doc)) meta[key] = isPlainObject(value) ? metadataFor(value, stamp) : stamp;
+  const meta: JsonObject = Object.assign({}, stamp);
+  for (const key in doc) {
+    const value = doc[key];
+    meta[key] = isPlainObject(value) ? metadataFor(value, stamp) : stamp;
+  }
   return meta;
 }
 

@@ -5,7 +5,7 @@ import type { TwinLimits } from './document.js';
 import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag } from './state.js';
 
 export { IOT_HUB_TWIN_LIMITS, type TwinLimits } from './document.js';
-export { newTwin, replaceTwinSections, twinEtag, type TwinChange } from './state.js';
+export { checkTwinSections, newTwin, replaceTwinSections, twinEtag, type TwinChange } from './state.js';
 export { deviceTwinView, twinView } from './view.js';
 
 export interface TwinsDeps {

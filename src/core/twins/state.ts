@@ -69,29 +69,41 @@ export function replaceTwin(twin: TwinState, change: TwinChange, nowIso: string,
 export function replaceTwinSections(
   twin: TwinState, s: { tags?: JsonObject; desired?: JsonObject; reported?: JsonObject }, nowIso: string, limits: TwinLimits,
 ): TwinState {
-  let next: TwinState = twin;
+  if (!s.tags && !s.desired && !s.reported) return twin;
+  let { tags, desired, desiredMeta, desiredVersion, reported, reportedMeta, reportedVersion } = twin;
   if (s.tags) {
     validateTwinValue(s.tags, 'tags', limits.maxDepth);
-    const tags = withoutNulls(s.tags);
+    tags = withoutNulls(s.tags);
     checkSectionSize(tags, 'tags', limits.tagsBytes);
-    next = { ...next, tags };
   }
   if (s.desired) {
-    const desired = withoutNulls(stripSystemKeys(s.desired));
+    desired = withoutNulls(stripSystemKeys(s.desired));
     validateTwinValue(desired, 'properties.desired', limits.maxDepth);
     checkSectionSize(desired, 'properties.desired', limits.desiredBytes);
-    const desiredVersion = twin.desiredVersion + 1;
-    const desiredMeta = metadataFor(desired, { $lastUpdated: nowIso, $lastUpdatedVersion: desiredVersion });
-    next = { ...next, desired, desiredMeta, desiredVersion };
+    desiredVersion = twin.desiredVersion + 1;
+    desiredMeta = metadataFor(desired, { $lastUpdated: nowIso, $lastUpdatedVersion: desiredVersion });
   }
   if (s.reported) {
-    const reported = withoutNulls(stripSystemKeys(s.reported));
+    reported = withoutNulls(stripSystemKeys(s.reported));
     validateTwinValue(reported, 'properties.reported', limits.maxDepth);
     checkSectionSize(reported, 'properties.reported', limits.reportedBytes);
-    const reportedMeta = metadataFor(reported, { $lastUpdated: nowIso });
-    next = { ...next, reported, reportedMeta, reportedVersion: twin.reportedVersion + 1 };
+    reportedVersion = twin.reportedVersion + 1;
+    reportedMeta = metadataFor(reported, { $lastUpdated: nowIso });
   }
-  return next === twin ? twin : { ...next, version: twin.version + 1 };
+  // One literal, not successive spreads: this runs per device on a registry import.
+  return { tags, desired, reported, desiredMeta, reportedMeta, desiredVersion, reportedVersion, version: twin.version + 1 };
+}
+
+/** Checks sections as replaceTwinSections would, without building anything (an import checks each line early). */
+export function checkTwinSections(s: { tags?: JsonObject; desired?: JsonObject; reported?: JsonObject }, limits: TwinLimits): void {
+  const sections = [['tags', s.tags, limits.tagsBytes], ['properties.desired', s.desired, limits.desiredBytes], ['properties.reported', s.reported, limits.reportedBytes]] as const;
+  for (const [name, doc, maxBytes] of sections) {
+    if (!doc) continue;
+    const clean = name === 'tags' ? doc : stripSystemKeys(doc);
+    validateTwinValue(clean, name, limits.maxDepth);
+    // Sized as it will be stored: nulls are dropped (only worth doing when the raw text is over the limit).
+    if (Buffer.byteLength(JSON.stringify(clean)) > maxBytes) checkSectionSize(withoutNulls(clean), name, maxBytes);
+  }
 }
 
 /** Merges a device's reported patch (validated here: the device side is an edge too). */

@@ -155,42 +155,54 @@ class SqliteIdentities implements IdentityStore {
   }
 }
 
+/**
+ * An import stages into a TEMP table of its own: temp tables live outside the WAL and are never synced, so staging
+ * a million rows costs one write each, and the registry sees nothing until commit copies them in one transaction.
+ */
 class SqliteImport implements ImportSession {
   private seq = 0;
+  /** Set once committed or aborted: the staging table is gone, and a later commit applies nothing. */
+  private done = false;
+  private readonly table: string;
   private readonly stageUpsert;
   private readonly stageDelete;
 
-  constructor(private readonly db: Db, private readonly importId: string) {
-    this.stageUpsert = db.prepare(`INSERT INTO import_staging (import_id, seq, op, ${COLS}) VALUES (?, ?, 'upsert', ${PARAMS})`);
-    // A delete carries only its key; '' fills the staging table's NOT NULL columns (SQLite takes it for any type).
-    this.stageDelete = db.prepare(`INSERT INTO import_staging (import_id, seq, op, ${COLS})
-      SELECT ?, ?, 'delete', ${IDENTITY_COLUMNS.map((c) => (c === 'device_id' || c === 'module_id' ? '?' : "''")).join(', ')}`);
+  constructor(private readonly db: Db, importId: string) {
+    this.table = `temp.staging_${importId.replace(/-/g, '')}`;
+    db.exec(`CREATE TABLE ${this.table} (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, ${IDENTITY_COLUMNS.join(', ')})`);
+    this.stageUpsert = db.prepare(`INSERT INTO ${this.table} (seq, op, ${COLS}) VALUES (?, 'upsert', ${PARAMS})`);
+    this.stageDelete = db.prepare(`INSERT INTO ${this.table} (seq, op, device_id, module_id) VALUES (?, 'delete', ?, ?)`);
   }
 
   async stage(upserts: readonly IdentityRecord[], deletes: readonly IdentityKey[]): Promise<void> {
+    if (this.done) throw new Error('this import was already committed or aborted');
     this.db.transaction(() => {
-      for (const r of upserts) this.stageUpsert.run(this.importId, this.seq++, ...identityValues(r, 1));
-      for (const k of deletes) this.stageDelete.run(this.importId, this.seq++, k.deviceId, k.moduleId);
+      for (const r of upserts) this.stageUpsert.run(this.seq++, ...identityValues(r, 1));
+      for (const k of deletes) this.stageDelete.run(this.seq++, k.deviceId, k.moduleId);
     }).immediate();
   }
 
   async commit(): Promise<{ upserted: number; deleted: number }> {
-    const id = this.importId;
-    return this.db.transaction(() => {
+    if (this.done) return { upserted: 0, deleted: 0 };
+    this.done = true;
+    const t = this.table;
+    const result = this.db.transaction(() => {
       const deletedModules = this.db.prepare(`DELETE FROM identities WHERE (device_id, module_id) IN
-          (SELECT device_id, module_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id <> '')`).run(id).changes;
+          (SELECT device_id, module_id FROM ${t} WHERE op = 'delete' AND module_id <> '')`).run().changes;
       const deletedDevices = this.db.prepare(`DELETE FROM identities WHERE device_id IN
-          (SELECT device_id FROM import_staging WHERE import_id = ? AND op = 'delete' AND module_id = '')`).run(id).changes;
+          (SELECT device_id FROM ${t} WHERE op = 'delete' AND module_id = '')`).run().changes;
       const upserted = this.db.prepare(`INSERT INTO identities (${COLS})
-          SELECT ${COLS} FROM import_staging WHERE import_id = ? AND op = 'upsert' ORDER BY seq
-          ON CONFLICT (device_id, module_id) DO UPDATE SET ${importUpsertSet('MAX')}, rev = identities.rev + 1`).run(id).changes;
-      this.db.prepare('DELETE FROM import_staging WHERE import_id = ?').run(id);
+          SELECT ${COLS} FROM ${t} WHERE op = 'upsert' ORDER BY seq
+          ON CONFLICT (device_id, module_id) DO UPDATE SET ${importUpsertSet('MAX')}, rev = identities.rev + 1`).run().changes;
       return { upserted, deleted: deletedModules + deletedDevices };
     }).immediate();
+    this.db.exec(`DROP TABLE ${t}`);
+    return result;
   }
 
   async abort(): Promise<void> {
-    this.db.prepare('DELETE FROM import_staging WHERE import_id = ?').run(this.importId);
+    this.done = true;
+    this.db.exec(`DROP TABLE IF EXISTS ${this.table}`);
   }
 }
 

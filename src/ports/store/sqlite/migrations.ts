@@ -55,4 +55,9 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
       );
     `,
   },
+  {
+    // Imports stage into per-import TEMP tables now (no WAL, no sync); the shared staging table is unused.
+    version: 2,
+    sql: 'DROP TABLE import_staging;',
+  },
 ];
