@@ -9,7 +9,21 @@ import { registerCorralRoutes } from './edges/rest/corral.js';
 import { registerIdentityRoutes } from './edges/rest/identity.js';
 import { createRestServer } from './edges/rest/server.js';
 import { registerTwinRoutes } from './edges/rest/twins.js';
-import { listenMqttsUnavailable, type MqttsListener } from './edges/mqtt/listen-tls.js';
+import { Gateway } from './edges/mqtt/gateway.js';
+import { listenMqtt, listenMqtts, type MqttListener } from './edges/mqtt/listen-tls.js';
+import { attachMqttWebSocket } from './edges/mqtt/listen-ws.js';
+import { registerMethodRoutes } from './edges/rest/methods.js';
+import { DeviceAuth } from './core/devices/index.js';
+import { CloudToDevice, IOT_HUB_C2D_LIMITS, startC2dSweeper } from './core/c2d/index.js';
+import { authenticateWith, registerC2dRoutes, registerDeviceC2dRoutes } from './edges/rest/c2d.js';
+import { Methods } from './core/methods/index.js';
+import { Presence } from './core/presence/index.js';
+import { Telemetry } from './core/telemetry/index.js';
+import type { Bus } from './ports/bus/index.js';
+import { InProcessBus } from './ports/bus/in-process/index.js';
+import { NatsBus } from './ports/bus/nats/index.js';
+import type { EventLog } from './ports/eventlog/index.js';
+import { SqliteEventLog } from './ports/eventlog/sqlite/index.js';
 import { ensureDevCa, loadTlsFiles } from './edges/tls/dev-ca.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { systemClock, type Clock } from './ports/clock/index.js';
@@ -21,7 +35,7 @@ import { SqliteStore } from './ports/store/sqlite/index.js';
 /** What `corral ready` prints and `DIR/hub.json` holds. */
 export interface HubInfo {
   readonly hostName: string;
-  readonly ports: { readonly https: number; readonly mqtts: number };
+  readonly ports: { readonly https: number; readonly mqtts: number; readonly mqtt?: number };
   readonly caFile: string;
   readonly connectionStrings: Readonly<Record<string, string>>;
 }
@@ -48,6 +62,18 @@ async function openStore(config: HubConfig): Promise<Store> {
   return store;
 }
 
+async function openBus(config: HubConfig): Promise<Bus> {
+  return config.bus.kind === 'nats' ? NatsBus.connect(config.bus.url, { name: config.nodeId }) : new InProcessBus();
+}
+
+async function listenOr<T>(what: string, config: HubConfig, port: number, option: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new ListenError(what, config.bind, port, option, err);
+  }
+}
+
 /** The composition root: the only place that picks adapters and wires core to edges. */
 export async function createHub(config: HubConfig, clock: Clock = systemClock): Promise<Hub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -56,38 +82,60 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
   const store = await openStore(config);
   const closers: (() => Promise<void>)[] = [() => store.close()];
   try {
+    // Telemetry has a log of its own, so its group commits never wait on registry writes.
+    const eventLog: EventLog = SqliteEventLog.open(join(config.dataDir, 'eventlog.db'));
+    closers.unshift(() => eventLog.close());
+    const bus = await openBus(config);
+    closers.unshift(() => bus.close());
     const policies = await ensurePolicies(store, keyring);
     const tls = config.tls ? loadTlsFiles(config.tls.certFile, config.tls.keyFile)
       : ensureDevCa(config.dataDir, [config.hostName, config.bind, 'localhost', '127.0.0.1']);
     const access = new ServiceAccess(policies, config.hostName, clock);
-    const registry = new Registry({ store, keyring, clock });
-    const twins = new Twins({ store, clock, limits: config.limits.twin });
+    const registry = new Registry({ store, keyring, clock, bus });
+    const twins = new Twins({ store, clock, limits: config.limits.twin, bus });
     const bulk = new BulkRegistry({ store, clock, registry, limits: config.limits.twin });
     const transfer = new RegistryTransfer({ store, keyring, clock, registry, limits: config.limits.twin });
+    const methods = new Methods({ store, bus });
+    const deviceAuth = new DeviceAuth({ store, keyring, clock, hostName: config.hostName, policies });
+    const c2d = new CloudToDevice({
+      store, clock, bus, limits: IOT_HUB_C2D_LIMITS,
+      onWakeUpError: (err, key) => logger.warn({ err, deviceId: key.deviceId, moduleId: key.moduleId }, 'C2D wake-up not published'),
+    });
+    // Expiry and dead-lettering happen on time, not only when a device asks; 5 s keeps feedback prompt and cheap.
+    closers.unshift(startC2dSweeper(c2d, { intervalMs: 5000, onError: (err) => logger.warn({ err }, 'C2D sweep failed') }));
+    const gateway = new Gateway({
+      hostName: config.hostName, clock, logger: logger.child({ edge: 'mqtt' }), bus, twins, c2d: undefined,
+      auth: deviceAuth,
+      telemetry: new Telemetry({ eventLog, clock, limits: { maxMessageBytes: config.limits.maxMessageBytes } }),
+      presence: new Presence({ store, eventLog, clock }),
+    });
 
     const rest: FastifyInstance = createRestServer({
       tls, access, logger, maxBodyBytes: config.limits.maxBodyBytes, requestsPerSecond: config.limits.serviceRequestsPerSecond,
     });
     registerIdentityRoutes(rest, { registry, bulk, keyring });
     registerTwinRoutes(rest, { twins });
+    registerMethodRoutes(rest, { methods });
+    registerC2dRoutes(rest, { c2d });
+    registerDeviceC2dRoutes(rest, { c2d, authenticateDevice: authenticateWith(deviceAuth) });
     registerCorralRoutes(rest, { transfer, access, hostName: config.hostName });
-    try {
-      await rest.listen({ host: config.bind, port: config.httpsPort });
-    } catch (err) {
-      throw new ListenError('HTTPS', config.bind, config.httpsPort, '--https-port', err);
-    }
-    closers.unshift(() => rest.close());
-    let mqtts: MqttsListener;
-    try {
-      mqtts = await listenMqttsUnavailable({ tls, host: config.bind, port: config.mqttsPort, logger });
-    } catch (err) {
-      throw new ListenError('MQTT/TLS', config.bind, config.mqttsPort, '--mqtts-port', err);
-    }
+    const ws = attachMqttWebSocket(rest.server, gateway);
+    await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));
+    closers.unshift(async () => { ws.close(); await rest.close(); });
+    const mqtts: MqttListener = await listenOr('MQTT/TLS', config, config.mqttsPort, '--mqtts-port',
+      () => listenMqtts({ tls, host: config.bind, port: config.mqttsPort, gateway }));
     closers.unshift(() => mqtts.close());
+    if (config.mqttPort !== undefined) {
+      const port = config.mqttPort;
+      const plain = await listenOr('MQTT', config, port, '--mqtt-port', () => listenMqtt({ host: config.bind, port, gateway }));
+      closers.unshift(() => plain.close());
+    }
+    // Device connections close before the listeners, so their presence is written while the store is open.
+    closers.unshift(() => gateway.closeAll('hub stopping'));
 
     const info: HubInfo = {
       hostName: config.hostName,
-      ports: { https: config.httpsPort, mqtts: config.mqttsPort },
+      ports: { https: config.httpsPort, mqtts: config.mqttsPort, ...(config.mqttPort !== undefined ? { mqtt: config.mqttPort } : {}) },
       caFile: tls.caFile,
       connectionStrings: Object.fromEntries(policies.map((p) => [
         p.name, `HostName=${config.hostName};SharedAccessKeyName=${p.name};SharedAccessKey=${p.primaryKey}`,

@@ -1,4 +1,5 @@
 import { admin } from './admin.js';
+import { C2D_USAGE } from './c2d.js';
 import { CliError } from './client.js';
 import { START_USAGE, start } from './start.js';
 
@@ -12,6 +13,7 @@ usage:
   corral device export [FILE] [--keys]     (JSON Lines to FILE or stdout)
   corral twin show ID [--module M]
   corral twin update ID [--module M] (--patch JSON | --tags JSON | --desired JSON) [--replace] [--etag E]
+  ${C2D_USAGE}
   corral policy list
   corral stats
 

@@ -13,6 +13,10 @@ export interface HubConfig {
   readonly store: { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly masterKeyBase64: string | undefined;
+  /** The cross-node bus: in-process (one node) or NATS. */
+  readonly bus: { readonly kind: 'inprocess' } | { readonly kind: 'nats'; readonly url: string };
+  /** A plain (non-TLS) MQTT listener, only when asked for. */
+  readonly mqttPort: number | undefined;
   readonly logLevel: string;
   readonly nodeId: string;
   readonly limits: {
@@ -21,6 +25,8 @@ export interface HubConfig {
     readonly maxBodyBytes: number;
     /** Service requests per second per policy; 0 = no limit. */
     readonly serviceRequestsPerSecond: number;
+    /** Largest device-to-cloud message, body and properties. */
+    readonly maxMessageBytes: number;
   };
 }
 
@@ -28,7 +34,8 @@ export interface HubConfig {
 export type StartFlags = Partial<Record<
   | 'data' | 'hostname' | 'bind' | 'https-port' | 'mqtts-port' | 'store' | 'postgres-url' | 'postgres-schema'
   | 'tls-cert' | 'tls-key' | 'log-level' | 'node-id' | 'max-body-bytes' | 'max-requests-per-second'
-  | 'twin-tags-bytes' | 'twin-desired-bytes' | 'twin-reported-bytes' | 'twin-max-depth', string>>;
+  | 'twin-tags-bytes' | 'twin-desired-bytes' | 'twin-reported-bytes' | 'twin-max-depth' | 'bus' | 'nats-url'
+  | 'mqtt-port' | 'max-message-bytes', string>>;
 
 /** A bad setting: names the key, the value seen and what is allowed. */
 export class ConfigError extends Error {
@@ -53,7 +60,7 @@ function atLeast(key: string, v: string | undefined, min: number, why: string): 
   return n;
 }
 
-/** Builds the frozen HubConfig from flags and the environment (CORRAL_MASTER_KEY, CORRAL_POSTGRES_URL, CORRAL_LOG_LEVEL). */
+/** Builds the frozen HubConfig from flags and the environment (CORRAL_MASTER_KEY, CORRAL_POSTGRES_URL, CORRAL_NATS_URL, CORRAL_LOG_LEVEL). */
 export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const dataDir = resolve(flags.data ?? './corral-data');
   const bind = flags.bind ?? '127.0.0.1';
@@ -71,6 +78,10 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('--log-level', logLevel, LOG_LEVELS.join(', '));
   const schema = flags['postgres-schema'];
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ConfigError('--postgres-schema', schema, 'a lower-case SQL identifier');
+  const busKind = flags.bus ?? 'inprocess';
+  if (busKind !== 'inprocess' && busKind !== 'nats') throw new ConfigError('--bus', busKind, 'inprocess or nats');
+  const natsUrl = flags['nats-url'] ?? env.CORRAL_NATS_URL;
+  if (busKind === 'nats' && !natsUrl) throw new ConfigError('--nats-url', natsUrl, 'required with --bus nats (or CORRAL_NATS_URL)');
   const config: HubConfig = {
     dataDir, hostName, bind,
     httpsPort: port('https-port', flags['https-port'], 443),
@@ -78,6 +89,8 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
     store: storeKind === 'sqlite' ? { kind: 'sqlite', file: join(dataDir, 'corral.db') } : { kind: 'postgres', url: pgUrl as string, schema },
     tls: flags['tls-cert'] && flags['tls-key'] ? { certFile: resolve(flags['tls-cert']), keyFile: resolve(flags['tls-key']) } : undefined,
     masterKeyBase64: env.CORRAL_MASTER_KEY || undefined,
+    bus: busKind === 'nats' ? { kind: 'nats', url: natsUrl as string } : { kind: 'inprocess' },
+    mqttPort: flags['mqtt-port'] === undefined ? undefined : port('mqtt-port', flags['mqtt-port'], 0),
     logLevel,
     nodeId: flags['node-id'] ?? `${osHostname()}:${process.pid}`,
     limits: {
@@ -90,6 +103,8 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
       },
       // 1 MiB: a bulk call of 100 devices with twins fits with room to spare.
       maxBodyBytes: atLeast('max-body-bytes', flags['max-body-bytes'], 1024 * 1024, 'at least 1 MiB'),
+      // IoT Hub's 256 KB device-to-cloud limit; may be raised.
+      maxMessageBytes: atLeast('max-message-bytes', flags['max-message-bytes'], 256 * 1024, "IoT Hub's limit may only be raised"),
       serviceRequestsPerSecond: flags['max-requests-per-second'] === undefined ? 0 : atLeast('max-requests-per-second', flags['max-requests-per-second'], 1, '0 is the default, meaning no limit'),
     },
   };

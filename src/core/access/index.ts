@@ -4,7 +4,7 @@ import type { KeyRing } from '../../ports/keyring/index.js';
 import type { PolicyRecord, Store } from '../../ports/store/index.js';
 import { isSignedBy, parseSasToken, resourceOf, safeDecode } from './sas.js';
 
-export { buildSasToken, isSignedBy, parseSasToken, signSas, strictEncode } from './sas.js';
+export { buildSasToken, isSignedBy, parseSasToken, safeDecode, signSas, strictEncode, type SasToken } from './sas.js';
 
 /** IoT Hub's permissions, as shared access policies grant them. */
 export type Right = 'RegistryRead' | 'RegistryWrite' | 'ServiceConnect' | 'DeviceConnect';

@@ -10,6 +10,7 @@ export const ERROR_CATALOG = {
   401002: { name: 'IotHubUnauthorizedAccess', httpStatus: 401, doc: 'the caller is authenticated but its policy lacks the right for this operation' },
   401003: { name: 'IotHubUnauthorized', httpStatus: 401, doc: 'the SAS token is missing, malformed, expired or signed with the wrong key' },
   403002: { name: 'IotHubQuotaExceeded', httpStatus: 403, doc: 'a hub-wide quota (devices, message rate) is used up' },
+  403004: { name: 'DeviceMaximumQueueDepthExceeded', httpStatus: 403, doc: 'the device already holds the most pending cloud-to-device messages allowed' },
   404001: { name: 'DeviceNotFound', httpStatus: 404, doc: 'no device (or module) with that id' },
   404002: { name: 'JobNotFound', httpStatus: 404, doc: 'no job with that id' },
   404010: { name: 'ModuleNotFound', httpStatus: 404, doc: 'the device has no module with that id' },
@@ -75,6 +76,19 @@ export class PreconditionFailed extends CorralError {
   }
 }
 
+export class QueueDepthExceeded extends CorralError {
+  constructor(what: string, maxDepth: number) {
+    super(403004, `${what} already holds ${maxDepth} pending cloud-to-device messages, the most allowed`);
+  }
+}
+
+/** 412002 for a lock token that is not (or no longer) the current lock of a message. */
+export class LockLost extends CorralError {
+  constructor(what: string, lockToken: string) {
+    super(412002, `lock token '${lockToken}' does not hold ${what}: it was settled, its lock ran out, or it never existed`);
+  }
+}
+
 export class TooLarge extends CorralError {
   constructor(what: string, maxBytes: number) { super(413001, `${what} is larger than the limit of ${maxBytes} bytes`); }
 }
@@ -91,4 +105,15 @@ export class StoreUnavailable extends CorralError {
 
 export class RouteNotFound extends CorralError {
   constructor(method: string, path: string) { super(404999, `no route for ${method} ${path}`); }
+}
+
+export class DeviceNotOnline extends CorralError {
+  // 404103, not 404001: the device exists but is not connected (or not listening for methods).
+  constructor(deviceId: string) { super(404103, `device '${deviceId}' is not online`); }
+}
+
+export class GatewayTimeout extends CorralError {
+  constructor(deviceId: string, timeoutSeconds: number) {
+    super(504101, `device '${deviceId}' did not answer within ${timeoutSeconds} s`);
+  }
 }

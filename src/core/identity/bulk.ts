@@ -3,7 +3,7 @@ import { twinEtag, type TwinLimits } from '../twins/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { BatchOp, IdentityKey, IdentityRecord, Store } from '../../ports/store/index.js';
 import { applyTwinContent, parseTwinContent, type TwinContent } from './twin-content.js';
-import { alreadyExists, checkKey, notFound, type Registry } from './registry.js';
+import { alreadyExists, checkKey, notFound, revokes, type Registry } from './registry.js';
 import { parseIdentitySpec, type IdentitySpec } from './spec.js';
 
 /** IoT Hub's bulk registry operation modes (case-insensitive on the wire). */
@@ -100,6 +100,7 @@ export class BulkRegistry {
       const parents = items.filter((i) => i.key.moduleId !== '').map((i) => ({ deviceId: i.key.deviceId, moduleId: '' }));
       const existing = await this.deps.store.identities.getMany([...items.map((i) => i.key), ...parents]);
       const byKey = new Map(existing.map((r) => [`${r.deviceId}\u0000${r.moduleId}`, r]));
+      const byKeyBefore = new Map(byKey);
       const planned: { item: BulkItem; op: BatchOp }[] = [];
       for (const item of items) {
         try {
@@ -111,6 +112,7 @@ export class BulkRegistry {
         }
       }
       const applied = await this.deps.store.identities.applyBatch(planned.map((p) => p.op));
+      await this.kickRevoked(planned.filter((_, i) => applied[i]).map((p) => p.op), byKeyBefore);
       items = planned.filter((_, i) => !applied[i]).map((p) => p.item);
     }
     for (const item of items) errors.push(toError(item, new PreconditionFailed(`'${item.key.deviceId}'`, '(read)', 'changed concurrently')));
@@ -153,6 +155,19 @@ export class BulkRegistry {
         return { kind: 'delete', key: item.key, expectedRev: current.rev };
       }
     }
+  }
+
+  /** Deleted identities, and those whose credentials or status changed, lose their live connections. */
+  private async kickRevoked(ops: readonly BatchOp[], before: Map<string, IdentityRecord>): Promise<void> {
+    const keys: IdentityKey[] = [];
+    for (const op of ops) {
+      if (op.kind === 'delete') keys.push(op.key);
+      else if (op.kind === 'replace') {
+        const old = before.get(`${op.record.deviceId}\u0000${op.record.moduleId}`);
+        if (old && revokes(old, op.record)) keys.push({ deviceId: op.record.deviceId, moduleId: op.record.moduleId });
+      }
+    }
+    if (keys.length) await this.deps.registry.kick(keys, 'its identity was deleted, disabled or its credentials changed');
   }
 
   private withTwin(record: IdentityRecord, twin: TwinContent | undefined): IdentityRecord {

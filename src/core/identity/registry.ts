@@ -8,6 +8,8 @@ import {
   mutateIdentity, type IdentityCounts, type IdentityKey, type IdentityRecord, type Store,
 } from '../../ports/store/index.js';
 import { validateDeviceId, validateModuleId } from './ids.js';
+import type { Bus } from '../../ports/bus/index.js';
+import { deviceSubject, encodeJson } from '../devices/subjects.js';
 import { NEVER, newDeviceEtag, newGenerationId } from './records.js';
 import type { IdentitySpec } from './spec.js';
 
@@ -15,6 +17,15 @@ export interface RegistryDeps {
   readonly store: Store;
   readonly keyring: KeyRing;
   readonly clock: Clock;
+  /** Where "close this identity's connections" goes when it is disabled, deleted or its credentials change. */
+  readonly bus?: Bus;
+}
+
+/** True when live connections made with `before`'s credentials must not go on under `after`. */
+export function revokes(before: IdentityRecord, after: IdentityRecord | undefined): boolean {
+  return !after || after.status !== 'enabled' || after.authType !== before.authType || after.primaryKey !== before.primaryKey
+    || after.secondaryKey !== before.secondaryKey || after.primaryThumbprint !== before.primaryThumbprint
+    || after.secondaryThumbprint !== before.secondaryThumbprint;
 }
 
 /** IoT Hub caps a registry list at 1000 per call. */
@@ -116,12 +127,29 @@ export class Registry {
   /** Updates identity fields; `ifMatch` is an unquoted etag or '*'. 404001 if missing, 412002 on a stale etag. */
   async update(key: IdentityKey, spec: IdentitySpec, ifMatch: string): Promise<IdentityRecord> {
     checkKey(key);
+    let before: IdentityRecord | undefined;
     const updated = await mutateIdentity(this.deps.store.identities, key, (current) => {
       if (!current) throw notFound(key);
       checkEtag(current, ifMatch);
+      before = current;
       return this.rebuild(current, spec);
-    });
-    return updated as IdentityRecord;
+    }) as IdentityRecord; // the change function throws rather than return undefined
+    if (before && revokes(before, updated)) await this.kick([key], 'its identity was disabled or its credentials changed');
+    return updated;
+  }
+
+  /**
+   * Closes the live connections of these identities on every node (within a second: one Bus hop). A device's key
+   * also reaches its modules' connections when the device is disabled or deleted.
+   */
+  async kick(keys: readonly IdentityKey[], reason: string): Promise<void> {
+    const bus = this.deps.bus;
+    if (!bus) return;
+    const all = [...keys];
+    for (const k of keys) {
+      if (k.moduleId === '') all.push(...(await this.deps.store.identities.scan({ scope: 'modules', deviceId: k.deviceId, limit: 1_000_000 })).map((m) => ({ deviceId: m.deviceId, moduleId: m.moduleId })));
+    }
+    await Promise.all(all.map((k) => bus.publish(deviceSubject(k, 'kick'), encodeJson({ reason }))));
   }
 
   /** 404001 if missing. */
@@ -139,7 +167,11 @@ export class Registry {
       const current = await this.deps.store.identities.get(key);
       if (!current) throw notFound(key);
       checkEtag(current, ifMatch);
-      if (await this.deps.store.identities.delete(key, current.rev)) return;
+      const modules = key.moduleId === '' ? await this.deps.store.identities.scan({ scope: 'modules', deviceId: key.deviceId, limit: 1_000_000 }) : [];
+      if (await this.deps.store.identities.delete(key, current.rev)) {
+        await this.kick([key, ...modules.map((m) => ({ deviceId: m.deviceId, moduleId: m.moduleId }))], 'its identity was deleted');
+        return;
+      }
     }
   }
 

@@ -1,6 +1,8 @@
 import { DeviceNotFound, ModuleNotFound, PreconditionFailed } from '../errors/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
-import { mutateIdentity, type IdentityKey, type IdentityRecord, type Store } from '../../ports/store/index.js';
+import { mutateIdentity, type IdentityKey, type IdentityRecord, type JsonObject, type Store } from '../../ports/store/index.js';
+import type { Bus } from '../../ports/bus/index.js';
+import { deviceSubject, encodeJson } from '../devices/subjects.js';
 import type { TwinLimits } from './document.js';
 import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag } from './state.js';
 
@@ -12,6 +14,8 @@ export interface TwinsDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly limits: TwinLimits;
+  /** Where desired-property notices go, for the node holding the device's connection. */
+  readonly bus?: Bus;
 }
 
 function notFound(key: IdentityKey): Error {
@@ -38,13 +42,26 @@ export class Twins {
   /** Merge-patches tags and desired. `ifMatch` (an unquoted twin etag or '*') is checked; 412002 on mismatch. */
   async patch(key: IdentityKey, body: unknown, ifMatch?: string): Promise<IdentityRecord> {
     const change = parseTwinChange(body, this.deps.limits);
-    return this.write(key, ifMatch, (r, now) => patchTwin(r.twin, change, now, this.deps.limits));
+    const r = await this.write(key, ifMatch, (cur, now) => patchTwin(cur.twin, change, now, this.deps.limits));
+    if (change.desired) await this.notifyDesired(key, r.twin.desiredVersion, change.desired);
+    return r;
   }
 
   /** Replaces tags and desired (REST PUT). */
   async replace(key: IdentityKey, body: unknown, ifMatch?: string): Promise<IdentityRecord> {
     const change = parseTwinChange(body, this.deps.limits);
-    return this.write(key, ifMatch, (r, now) => replaceTwin(r.twin, change, now, this.deps.limits));
+    let before: JsonObject = {};
+    const r = await this.write(key, ifMatch, (cur, now) => { before = cur.twin.desired; return replaceTwin(cur.twin, change, now, this.deps.limits); });
+    // The whole new document, and a null for each property the replace removed, so devices can apply it as a patch.
+    const patch: JsonObject = { ...r.twin.desired };
+    for (const k of Object.keys(before)) if (!(k in patch)) patch[k] = null;
+    await this.notifyDesired(key, r.twin.desiredVersion, patch);
+    return r;
+  }
+
+  /** Tells the node holding the device's connection (any node) about a new desired version. */
+  private async notifyDesired(key: IdentityKey, version: number, patch: JsonObject): Promise<void> {
+    await this.deps.bus?.publish(deviceSubject(key, 'desired'), encodeJson({ version, patch }));
   }
 
   /** Applies a device's reported-properties patch; returns the record with the new reported `$version`. */

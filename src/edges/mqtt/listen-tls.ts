@@ -1,43 +1,43 @@
-import mqtt from 'mqtt-packet';
-import { createServer, type TLSSocket } from 'node:tls';
-import type { Logger } from '../../observability/logger.js';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Gateway } from './gateway.js';
 
-export interface MqttsListener {
+export interface MqttListener {
   close(): Promise<void>;
 }
 
+function listen(server: Server | NetServer, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+}
+
+function closer(server: Server | NetServer): MqttListener {
+  return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 /**
- * The MQTT/TLS port while the device gateway is not part of this build: it holds the port (so `corral start`
- * reports clashes on it) and answers every CONNECT with CONNACK 3, "server unavailable", which MQTT clients
- * report as such, then closes. Nothing else is read or answered.
+ * MQTT over TLS (8883 by default). Client certificates are requested, not required: SAS devices send none, X.509
+ * devices are matched by the session against their registered thumbprints.
  */
-export async function listenMqttsUnavailable(opts: {
-  tls: { cert: string; key: string }; host: string; port: number; logger: Logger;
-}): Promise<MqttsListener> {
-  const sockets = new Set<TLSSocket>();
-  const server = createServer({ cert: opts.tls.cert, key: opts.tls.key }, (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.setTimeout(10_000, () => socket.destroy());
-    const parser = mqtt.parser({ protocolVersion: 4 });
-    parser.on('packet', (packet) => {
-      if (packet.cmd === 'connect') socket.end(mqtt.generate({ cmd: 'connack', returnCode: 3, sessionPresent: false }));
-      else socket.destroy();
-    });
-    parser.on('error', () => socket.destroy());
-    socket.on('data', (chunk) => parser.parse(chunk));
+export async function listenMqtts(opts: { tls: { cert: string; key: string }; host: string; port: number; gateway: Gateway }): Promise<MqttListener> {
+  const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false }, (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    const peer = socket.getPeerCertificate(false);
+    opts.gateway.handle(socket, peer && 'raw' in peer && peer.raw ? peer.raw : undefined);
   });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+  await listen(server, opts.host, opts.port);
+  return closer(server);
+}
+
+/** Plain MQTT, only when `--mqtt-port` asks for it (never on 1883 by default): for trusted networks and benchmarks. */
+export async function listenMqtt(opts: { host: string; port: number; gateway: Gateway }): Promise<MqttListener> {
+  const server = createNetServer((socket) => {
+    socket.setNoDelay(true);
+    opts.gateway.handle(socket);
   });
-  opts.logger.info({ port: opts.port }, 'MQTT/TLS port held; the device gateway is not in this build, CONNECT gets CONNACK 3');
-  return {
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
-  };
+  await listen(server, opts.host, opts.port);
+  return closer(server);
 }

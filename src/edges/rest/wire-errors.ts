@@ -18,9 +18,16 @@ function clean(message: string): string {
   return message.replace(/;/g, ',');
 }
 
+// IoT Hub answers these two in its newer envelope: `Message` holds a JSON string (azure-compat §5, §8).
+const ENVELOPED: ReadonlySet<ErrorCode> = new Set([404103, 504101]);
+
 function wire(code: ErrorCode, message: string, unexpected = false): WireError {
   const entry = ERROR_CATALOG[code];
   const trackingId = randomUUID().replace(/-/g, '');
+  if (ENVELOPED.has(code)) {
+    const inner = { errorCode: code, trackingId, message: clean(message), info: {}, timestampUtc: new Date().toISOString() };
+    return { status: entry.httpStatus, headers: { 'iothub-errorcode': entry.name }, body: { Message: JSON.stringify(inner), ExceptionMessage: '' }, trackingId, unexpected };
+  }
   return {
     status: entry.httpStatus,
     headers: { 'iothub-errorcode': entry.name },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { c2dCases } from './contract-c2d.js';
 import type { IdentityKey, IdentityRecord, PolicyRecord, Store } from './index.js';
 
 type TestFn = typeof import('node:test').test;
@@ -30,6 +31,7 @@ export function storeContract({ test, make, skip }: { test: TestFn; make: () => 
   importCases(it);
   importSessionCases(it);
   policyCases(it);
+  c2dCases(it);
 }
 
 type Case = (name: string, body: (store: Store) => Promise<void>) => void;
@@ -140,12 +142,15 @@ function writeCases(it: Case): void {
     assert.deepEqual(await store.identities.get(keyOf(r)), withRev(r, 1));
   });
 
-  it('replace with the stored rev writes every field and bumps rev by one', async (store) => {
+  it('replace with the stored rev writes every field but presence and C2D count, and bumps rev by one', async (store) => {
     const r = identityRecord('rich-Dev.1');
     await insertAll(store, [r]);
     const next = richRecord();
     assert.equal(await store.identities.replace(next, 1), true);
-    assert.deepEqual(await store.identities.get(keyOf(r)), withRev(next, 2));
+    assert.deepEqual(await store.identities.get(keyOf(r)), {
+      ...withRev(next, 2), connectionState: r.connectionState, connectionStateUpdatedTime: r.connectionStateUpdatedTime,
+      lastActivityTime: r.lastActivityTime, c2dCount: r.c2dCount,
+    });
     assert.equal(await store.identities.replace({ ...next, etag: 'third' }, 2), true);
     assert.equal((await store.identities.get(keyOf(r)))?.rev, 3);
   });

@@ -4,6 +4,8 @@
  * optimistic: each record carries `rev`, which every successful write bumps by one; writers pass the rev they read.
  */
 
+import type { C2dStore } from './c2d.js';
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -91,13 +93,26 @@ export interface ImportSession {
   abort(): Promise<void>;
 }
 
+/** A presence write: only the fields given change. */
+export interface PresenceUpdate {
+  readonly connectionState?: ConnectionState;
+  readonly connectionStateUpdatedTime?: string;
+  readonly lastActivityTime?: string;
+}
+
 export interface IdentityStore {
   get(key: IdentityKey): Promise<IdentityRecord | undefined>;
   getMany(keys: readonly IdentityKey[]): Promise<IdentityRecord[]>;
   /** False when the key exists already. The stored rev is 1. */
   insert(record: IdentityRecord): Promise<boolean>;
-  /** Compare-and-set: writes only if the stored rev is `expectedRev`; the stored rev becomes expectedRev + 1. */
+  /**
+   * Compare-and-set: writes only if the stored rev is `expectedRev`; the stored rev becomes expectedRev + 1. Writes
+   * every field but the live ones (connectionState, connectionStateUpdatedTime, lastActivityTime, c2dCount), which
+   * only `updatePresence` and the C2D inbox write, so a replace from an older read never puts them back.
+   */
   replace(record: IdentityRecord, expectedRev: number): Promise<boolean>;
+  /** Writes the given presence fields; etag and rev stay (presence is not an identity change). False if absent. */
+  updatePresence(key: IdentityKey, presence: PresenceUpdate): Promise<boolean>;
   /** Deletes (a device with its modules); with expectedRev, only if the stored rev matches. False if nothing matched. */
   delete(key: IdentityKey, expectedRev?: number): Promise<boolean>;
   /** Applies the ops in one transaction, in order; result[i] tells whether op i applied. */
@@ -131,8 +146,13 @@ export interface Store {
   readonly capabilities: StoreCapabilities;
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
+  readonly c2d: C2dStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
-export { mutateIdentity, ContendedRecord } from "./mutate.js";
+export { mutateIdentity, ContendedRecord } from './mutate.js';
+export type {
+  C2dCounts, C2dEnqueueResult, C2dFeedback, C2dMessage, C2dNewMessage, C2dOutcome, C2dSettlement, C2dState, C2dStore,
+  C2dSweep, C2dSweepResult,
+} from './c2d.js';

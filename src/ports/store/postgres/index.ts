@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
-  BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
-  ScanOptions, Store,
+  BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  PresenceUpdate, ScanOptions, Store,
 } from '../index.js';
-import { IDENTITY_COLUMNS, identityFromRow, identityValues, importUpsertSet } from '../sql/rows.js';
+import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
+import { PostgresC2d } from './c2d.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { inTransaction } from './tx.js';
 
 type Db = pg.Pool | pg.PoolClient;
 type Row = Record<string, unknown>;
 
 const COLS = IDENTITY_COLUMNS.join(', ');
 const PARAMS = IDENTITY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
-/** Every column but the key, from $3 on (the key is $1, $2), so values are identityValues() as they are. */
-const SET_ALL = IDENTITY_COLUMNS.slice(2).map((c, i) => `${c} = $${i + 3}`).join(', ');
+/** The columns a replace writes, from $3 on (the key is $1, $2), values as replaceValues() gives them. */
+const SET_REPLACED = REPLACE_COLUMNS.map((c, i) => `${c} = $${i + 3}`).join(', ');
 const IMPORT_SET = importUpsertSet('GREATEST');
 /**
  * How each staged op is written: its columns after (import_id, op), and rows per INSERT. Rows bind 31 (upsert) or
@@ -44,11 +46,13 @@ export class PostgresStore implements Store {
   readonly capabilities = { skipLocked: true };
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
+  readonly c2d: C2dStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
     this.identities = new PostgresIdentities(pool);
     this.policies = new PostgresPolicies(pool);
+    this.c2d = new PostgresC2d(pool);
   }
 
   /** Opens a pool and checks the server answers (creating `schema` when given); throws the driver's error if not. */
@@ -107,24 +111,6 @@ async function createSchema(c: pg.PoolClient, quoted: string): Promise<void> {
   await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
 }
 
-/** Runs `work` between BEGIN and COMMIT on one pooled connection; rolls back and rethrows on error. */
-async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    // A connection that cannot even roll back is not given back to the pool.
-    broken = await client.query('ROLLBACK').then(() => false, () => true);
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
-
 class PostgresIdentities implements IdentityStore {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -159,6 +145,21 @@ class PostgresIdentities implements IdentityStore {
   async delete(key: IdentityKey, expectedRev?: number): Promise<boolean> {
     if (expectedRev === undefined) return deleteOn(this.pool, key);
     return inTransaction(this.pool, (c) => deleteOn(c, key, expectedRev));
+  }
+
+  async updatePresence(key: IdentityKey, p: PresenceUpdate): Promise<boolean> {
+    const args: unknown[] = [key.deviceId, key.moduleId];
+    const sets: string[] = [];
+    const set = (column: string, value: string | undefined): void => {
+      if (value !== undefined) sets.push(`${column} = $${args.push(value)}`);
+    };
+    set('connection_state', p.connectionState);
+    set('connection_state_updated_time', p.connectionStateUpdatedTime);
+    set('last_activity_time', p.lastActivityTime);
+    const sql = sets.length === 0
+      ? 'SELECT 1 FROM identities WHERE device_id = $1 AND module_id = $2'
+      : `UPDATE identities SET ${sets.join(', ')} WHERE device_id = $1 AND module_id = $2`;
+    return (await this.pool.query(sql, args)).rowCount === 1;
   }
 
   async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
@@ -216,8 +217,8 @@ async function insertOn(db: Db, record: IdentityRecord): Promise<boolean> {
 }
 
 async function replaceOn(db: Db, record: IdentityRecord, expectedRev: number): Promise<boolean> {
-  const values = [...identityValues(record, expectedRev + 1), expectedRev];
-  const r = await db.query(`UPDATE identities SET ${SET_ALL}
+  const values = [record.deviceId, record.moduleId, ...replaceValues(record, expectedRev + 1), expectedRev];
+  const r = await db.query(`UPDATE identities SET ${SET_REPLACED}
       WHERE device_id = $1 AND module_id = $2 AND rev = $${values.length}`, values);
   return r.rowCount === 1;
 }

@@ -66,4 +66,50 @@ ${identityColumnsDdl(false)}        PRIMARY KEY (import_id, seq)
       );
     `,
   },
+  {
+    // The C2D inbox (a device's or module's messages go with it) and the feedback the service reads. Times are ms.
+    version: 2,
+    sql: `
+      CREATE TABLE c2d_messages (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_id text COLLATE "C" NOT NULL,
+        module_id text COLLATE "C" NOT NULL,
+        message_id text NOT NULL,
+        correlation_id text,
+        user_id text,
+        content_type text,
+        content_encoding text,
+        ack text NOT NULL,
+        properties text NOT NULL,
+        body bytea NOT NULL,
+        generation_id text NOT NULL,
+        enqueued_ms bigint NOT NULL,
+        expiry_ms bigint NOT NULL,
+        feedback_on text NOT NULL,
+        state text NOT NULL,
+        delivery_count integer NOT NULL,
+        lock_token text,
+        lock_until_ms bigint,
+        updated_ms bigint NOT NULL,
+        FOREIGN KEY (device_id, module_id) REFERENCES identities (device_id, module_id) ON DELETE CASCADE
+      );
+      CREATE INDEX c2d_messages_inbox ON c2d_messages (device_id, module_id, state, seq);
+      CREATE INDEX c2d_messages_pending_expiry ON c2d_messages (expiry_ms) WHERE state IN ('enqueued', 'locked');
+      CREATE INDEX c2d_messages_pending_deliveries ON c2d_messages (delivery_count) WHERE state IN ('enqueued', 'locked');
+      CREATE INDEX c2d_messages_finished ON c2d_messages (updated_ms) WHERE state NOT IN ('enqueued', 'locked');
+      CREATE TABLE c2d_feedback (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        original_message_id text NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        module_id text COLLATE "C" NOT NULL,
+        device_generation_id text NOT NULL,
+        outcome text NOT NULL,
+        outcome_ms bigint NOT NULL,
+        lock_token text,
+        lock_until_ms bigint
+      );
+      CREATE INDEX c2d_feedback_lock ON c2d_feedback (lock_token);
+      CREATE INDEX c2d_feedback_age ON c2d_feedback (outcome_ms);
+    `,
+  },
 ];

@@ -13,6 +13,13 @@ export const IDENTITY_COLUMNS = [
   'desired_version', 'reported_version', 'twin_version', 'rev',
 ] as const;
 
+/** Columns only presence writes and the C2D inbox change; an identity replace leaves them as stored. */
+export const LIVE_COLUMNS: readonly string[] = ['connection_state', 'connection_state_updated_time', 'last_activity_time', 'c2d_count'];
+
+/** Columns a replace writes, in IDENTITY_COLUMNS order: all but the key and the live columns. */
+export const REPLACE_COLUMNS = IDENTITY_COLUMNS.filter((c) => c !== 'device_id' && c !== 'module_id' && !LIVE_COLUMNS.includes(c));
+const REPLACE_INDEXES = REPLACE_COLUMNS.map((c) => IDENTITY_COLUMNS.indexOf(c));
+
 /** Columns an import overwrites; presence and the C2D count stay what the live hub says. */
 export const IMPORT_UPDATE_COLUMNS = IDENTITY_COLUMNS.filter((c) => ![
   'device_id', 'module_id', 'generation_id', 'connection_state', 'connection_state_updated_time', 'last_activity_time',
@@ -46,6 +53,12 @@ export function identityValues(r: IdentityRecord, rev: number): IdentityRowValue
     JSON.stringify(r.twin.desiredMeta), JSON.stringify(r.twin.reportedMeta),
     r.twin.desiredVersion, r.twin.reportedVersion, r.twin.version, rev,
   ];
+}
+
+/** Values in REPLACE_COLUMNS order. */
+export function replaceValues(r: IdentityRecord, rev: number): IdentityRowValues {
+  const all = identityValues(r, rev);
+  return REPLACE_INDEXES.map((i) => all[i]);
 }
 
 function json<T>(v: unknown): T {

@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
-  BatchOp, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
-  ScanOptions, Store,
+  BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  PresenceUpdate, ScanOptions, Store,
 } from '../index.js';
-import { IDENTITY_COLUMNS, identityFromRow, identityValues, importUpsertSet } from '../sql/rows.js';
+import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
+import { SqliteC2d } from './c2d.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Db = Database.Database;
@@ -14,17 +15,19 @@ type Row = Record<string, unknown>;
 
 const COLS = IDENTITY_COLUMNS.join(', ');
 const PARAMS = IDENTITY_COLUMNS.map(() => '?').join(', ');
-const SET_ALL = IDENTITY_COLUMNS.filter((c) => c !== 'device_id' && c !== 'module_id').map((c) => `${c} = ?`).join(', ');
+const SET_REPLACED = REPLACE_COLUMNS.map((c) => `${c} = ?`).join(', ');
 
 /** The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each call is atomic. */
 export class SqliteStore implements Store {
   readonly capabilities = { skipLocked: false };
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
+  readonly c2d: C2dStore;
 
   private constructor(private readonly db: Db) {
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
+    this.c2d = new SqliteC2d(db);
   }
 
   /** Opens (creating) the database file; ':memory:' for tests. */
@@ -59,7 +62,7 @@ function prepareIdentityStatements(db: Db) {
   return {
     get: db.prepare(`SELECT ${COLS} FROM identities WHERE device_id = ? AND module_id = ?`),
     insert: db.prepare(`INSERT INTO identities (${COLS}) VALUES (${PARAMS}) ON CONFLICT DO NOTHING`),
-    replace: db.prepare(`UPDATE identities SET ${SET_ALL} WHERE device_id = ? AND module_id = ? AND rev = ?`),
+    replace: db.prepare(`UPDATE identities SET ${SET_REPLACED} WHERE device_id = ? AND module_id = ? AND rev = ?`),
     deleteDevice: db.prepare('DELETE FROM identities WHERE device_id = ?'),
     deleteModule: db.prepare(`DELETE FROM identities WHERE device_id = ? AND module_id = ?`),
     revOf: db.prepare('SELECT rev FROM identities WHERE device_id = ? AND module_id = ?').pluck(),
@@ -108,6 +111,17 @@ class SqliteIdentities implements IdentityStore {
     return this.db.transaction(() => this.deleteSync(key, expectedRev)).immediate();
   }
 
+  async updatePresence(key: IdentityKey, p: PresenceUpdate): Promise<boolean> {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    if (p.connectionState !== undefined) { sets.push('connection_state = ?'); args.push(p.connectionState); }
+    if (p.connectionStateUpdatedTime !== undefined) { sets.push('connection_state_updated_time = ?'); args.push(p.connectionStateUpdatedTime); }
+    if (p.lastActivityTime !== undefined) { sets.push('last_activity_time = ?'); args.push(p.lastActivityTime); }
+    if (sets.length === 0) return this.stmts.revOf.get(key.deviceId, key.moduleId) !== undefined;
+    const sql = `UPDATE identities SET ${sets.join(', ')} WHERE device_id = ? AND module_id = ?`;
+    return this.db.prepare(sql).run(...args, key.deviceId, key.moduleId).changes === 1;
+  }
+
   async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
     return this.db.transaction(() => ops.map((op) => {
       switch (op.kind) {
@@ -143,7 +157,7 @@ class SqliteIdentities implements IdentityStore {
   }
 
   private replaceSync(record: IdentityRecord, expectedRev: number): boolean {
-    const values = identityValues(record, expectedRev + 1).slice(2);
+    const values = replaceValues(record, expectedRev + 1);
     return this.stmts.replace.run(...values, record.deviceId, record.moduleId, expectedRev).changes === 1;
   }
 

@@ -60,4 +60,50 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
     version: 2,
     sql: 'DROP TABLE import_staging;',
   },
+  {
+    // The C2D inbox (a device's or module's messages go with it) and the feedback the service reads.
+    version: 3,
+    sql: `
+      CREATE TABLE c2d_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        correlation_id TEXT,
+        user_id TEXT,
+        content_type TEXT,
+        content_encoding TEXT,
+        ack TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        body BLOB NOT NULL,
+        generation_id TEXT NOT NULL,
+        enqueued_ms INTEGER NOT NULL,
+        expiry_ms INTEGER NOT NULL,
+        feedback_on TEXT NOT NULL,
+        state TEXT NOT NULL,
+        delivery_count INTEGER NOT NULL,
+        lock_token TEXT,
+        lock_until_ms INTEGER,
+        updated_ms INTEGER NOT NULL,
+        FOREIGN KEY (device_id, module_id) REFERENCES identities (device_id, module_id) ON DELETE CASCADE
+      );
+      CREATE INDEX c2d_messages_inbox ON c2d_messages (device_id, module_id, state, seq);
+      CREATE INDEX c2d_messages_pending_expiry ON c2d_messages (expiry_ms) WHERE state IN ('enqueued', 'locked');
+      CREATE INDEX c2d_messages_pending_deliveries ON c2d_messages (delivery_count) WHERE state IN ('enqueued', 'locked');
+      CREATE INDEX c2d_messages_finished ON c2d_messages (updated_ms) WHERE state NOT IN ('enqueued', 'locked');
+      CREATE TABLE c2d_feedback (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        original_message_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL,
+        device_generation_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        outcome_ms INTEGER NOT NULL,
+        lock_token TEXT,
+        lock_until_ms INTEGER
+      );
+      CREATE INDEX c2d_feedback_lock ON c2d_feedback (lock_token);
+      CREATE INDEX c2d_feedback_age ON c2d_feedback (outcome_ms);
+    `,
+  },
 ];

@@ -1,0 +1,63 @@
+import type { DevicePrincipal } from '../devices/index.js';
+import { isoTime, type Clock } from '../../ports/clock/index.js';
+import type { EventLog } from '../../ports/eventlog/index.js';
+import type { IdentityKey, Store } from '../../ports/store/index.js';
+
+/** How often a busy device's lastActivityTime is written: at most once a second, so it is right within 1 s. */
+const ACTIVITY_WRITE_MS = 1000;
+
+/**
+ * Keeps `connectionState`, `connectionStateUpdatedTime` and `lastActivityTime` in the registry, and appends
+ * connected/disconnected events to the EventLog. Counts connections per identity on this node, so a replaced
+ * connection (same identity reconnecting) never flips a device to Disconnected behind the new one.
+ */
+export class Presence {
+  private readonly local = new Map<string, number>();
+  private readonly lastActivityWrite = new Map<string, number>();
+
+  constructor(private readonly deps: { store: Store; eventLog: EventLog; clock: Clock }) {}
+
+  async connected(p: DevicePrincipal): Promise<void> {
+    const id = keyText(p);
+    this.local.set(id, (this.local.get(id) ?? 0) + 1);
+    await this.write(p, 'Connected');
+  }
+
+  async disconnected(p: DevicePrincipal): Promise<void> {
+    const id = keyText(p);
+    const n = (this.local.get(id) ?? 1) - 1;
+    if (n > 0) { this.local.set(id, n); return; }
+    this.local.delete(id);
+    this.lastActivityWrite.delete(id);
+    await this.write(p, 'Disconnected');
+  }
+
+  /** Notes traffic from a device; the registry hears of it at most once a second per device. */
+  activity(p: DevicePrincipal): void {
+    const id = keyText(p);
+    const now = this.deps.clock.now();
+    if (now - (this.lastActivityWrite.get(id) ?? 0) < ACTIVITY_WRITE_MS) return;
+    this.lastActivityWrite.set(id, now);
+    void this.deps.store.identities.updatePresence(p, { lastActivityTime: isoTime(now) }).catch(() => undefined);
+  }
+
+  /** How many identities this node holds a connection for. */
+  get localCount(): number {
+    return this.local.size;
+  }
+
+  private async write(p: DevicePrincipal, state: 'Connected' | 'Disconnected'): Promise<void> {
+    const now = this.deps.clock.now();
+    const at = isoTime(now);
+    await this.deps.store.identities.updatePresence(p, { connectionState: state, connectionStateUpdatedTime: at, lastActivityTime: at });
+    await this.deps.eventLog.append([{
+      kind: 'connectionState', deviceId: p.deviceId, moduleId: p.moduleId, enqueuedTimeMs: now,
+      properties: { 'iothub-message-schema': state === 'Connected' ? 'deviceConnectedStateNotification' : 'deviceDisconnectedStateNotification', 'iothub-connection-auth-generation-id': p.generationId },
+      body: new Uint8Array(0),
+    }]);
+  }
+}
+
+function keyText(k: IdentityKey): string {
+  return `${k.deviceId}\u0000${k.moduleId}`;
+}
