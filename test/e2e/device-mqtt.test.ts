@@ -4,6 +4,7 @@ import iothub from 'azure-iothub';
 import { disposeHub, startHub, type RunningHub } from '../support/hub-process.js';
 import { createDevice, Message, nextEvent, openDevice, readEvents, type Transport } from '../support/devices.js';
 import { eventually } from '../support/eventually.js';
+import { serviceCall } from '../support/rest.js';
 
 /** The SDK's reported.update takes only a callback. */
 function reportedUpdate(twin: { properties: { reported: object } }, patch: unknown): Promise<void> {
@@ -113,6 +114,31 @@ for (const transport of ['mqtt', 'mqttws'] as Transport[]) {
         await assert.rejects(service.invokeDeviceMethod(id, { methodName: 'reboot', payload: {}, responseTimeoutInSeconds: 5 }),
           (err: Error & { response?: { statusCode: number } }) => err.response?.statusCode === 404 && /404103/.test(String((err as { responseBody?: string }).responseBody)));
       });
+    });
+
+    test('cloud-to-device: queued while offline, delivered on subscribe with its properties, completed by PUBACK', async () => {
+      const id = `c2d-${transport}`;
+      const cs = await createDevice(hub, id);
+      const send = (body: string, headers: Record<string, string>) =>
+        serviceCall(HOST, hub.info.connectionStrings.service, 'POST', `/devices/${id}/messages/deviceBound?api-version=2021-04-12`, body, { 'content-type': 'text/plain', ...headers });
+      assert.equal((await send('while offline', { 'iothub-messageid': 'm-1', 'iothub-app-color': 'red', 'iothub-ack': 'full' })).status, 200);
+      const client = await openDevice(cs, transport);
+      try {
+        const received: { body: string; messageId: string; color: unknown }[] = [];
+        const two = new Promise<void>((resolve) => client.on('message', (msg) => {
+          received.push({ body: String(msg.data), messageId: String(msg.messageId), color: msg.properties.getValue('color') });
+          if (received.length === 2) resolve();
+        }));
+        assert.equal((await send('while online', { 'iothub-messageid': 'm-2', 'iothub-correlationid': 'c/2' })).status, 200);
+        await two;
+        assert.deepEqual(received, [
+          { body: 'while offline', messageId: 'm-1', color: 'red' },
+          { body: 'while online', messageId: 'm-2', color: undefined },
+        ]);
+        await eventually(async () => assert.equal((await registry.get(id)).responseBody.cloudToDeviceMessageCount, 0));
+      } finally {
+        await client.close();
+      }
     });
 
     test('presence: Connected while open, Disconnected after close, within a second', async () => {

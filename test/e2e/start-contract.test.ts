@@ -58,17 +58,17 @@ test('the server certificate names the hostname, the bind address, localhost and
   });
 });
 
-test('the MQTT/TLS port is held and refuses MQTT with CONNACK 3 (server unavailable) until the gateway lands', async () => {
+test('the MQTT/TLS port is up behind the same certificate and refuses an unknown device with CONNACK 5', async () => {
   const connack = await new Promise<mqtt.IConnackPacket>((resolve, reject) => {
     const s = connect({ host: HOST, port: 8883, servername: NAME, ca: readFileSync(hub.info.caFile) }, () => {
-      s.write(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'd1', clean: false, keepalive: 60 }));
+      s.write(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'd1', username: `${NAME}/d1/?api-version=2021-04-12`, password: Buffer.from('SharedAccessSignature sr=x&sig=y&se=1'), clean: false, keepalive: 60 }));
     });
     const parser = mqtt.parser();
     parser.on('packet', (p) => { if (p.cmd === 'connack') resolve(p as mqtt.IConnackPacket); });
     s.on('data', (c) => parser.parse(c));
     s.on('error', reject);
   });
-  assert.equal(connack.returnCode, 3);
+  assert.equal(connack.returnCode, 5);
 });
 
 test('device keys are encrypted at rest and no key or token reaches the log', async () => {

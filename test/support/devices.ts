@@ -36,7 +36,7 @@ export async function openDevice(connectionString: string, transport: Transport)
 
 /** Reads the hub's event log file (WAL lets a reader in beside the hub's writer). */
 export async function readEvents(hub: RunningHub, deviceId: string, kind = 'telemetry'): Promise<StoredEvent[]> {
-  const log = SqliteEventLog.open(join(hub.dataDir, 'eventlog.db'));
+  const log = SqliteEventLog.open(join(hub.dataDir, 'eventlog.db'), { deviceIndex: false }); // as the hub opens it
   try {
     return (await log.read({ after: 0, limit: 100_000, deviceId })).filter((e) => e.kind === kind);
   } finally {

@@ -19,7 +19,7 @@ export const ERROR_CATALOG = {
   405001: { name: 'MethodNotAllowed', httpStatus: 405, doc: 'the route exists but not for this HTTP method' },
   409001: { name: 'DeviceAlreadyExists', httpStatus: 409, doc: 'a device with that id already exists' },
   409301: { name: 'ModuleAlreadyExistsOnDevice', httpStatus: 409, doc: 'the device already has a module with that id' },
-  412002: { name: 'PreconditionFailed', httpStatus: 412, doc: 'the If-Match etag does not match the current one' },
+  412002: { name: 'PreconditionFailed', httpStatus: 412, doc: 'the If-Match etag, or a message or feedback lock token, is not the current one' },
   413001: { name: 'MessageTooLarge', httpStatus: 413, doc: 'the request body is larger than the configured limit' },
   415001: { name: 'UnsupportedMediaType', httpStatus: 415, doc: 'the request body has a content type this route does not read' },
   429001: { name: 'ThrottlingException', httpStatus: 429, doc: 'too many requests for the configured rate; retry later' },

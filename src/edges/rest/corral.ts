@@ -15,7 +15,7 @@ export function registerCorralRoutes(app: FastifyInstance, deps: { transfer: Reg
   const { transfer, access } = deps;
 
   // Body: JSON Lines (application/x-ndjson). All lines apply, or none; the report names each bad line.
-  app.post(`${CORRAL_PREFIX}/registry/import`, { config: { rights: ['RegistryWrite'] } }, async (req, reply) => {
+  app.post(`${CORRAL_PREFIX}/registry/import`, { config: { rights: ['RegistryWrite'], streamBody: true } }, async (req, reply) => {
     if (!(req.body instanceof Readable)) throw new ArgumentInvalid('send the registry as JSON Lines with Content-Type application/x-ndjson');
     const lines = createInterface({ input: req.body, crlfDelay: Infinity });
     const report = await transfer.import(lines);

@@ -7,8 +7,12 @@ import { toWireError } from './wire-errors.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The rights of which the caller's policy needs one; every route states them. */
+    /** The rights of which the caller's policy needs one; every service route states them. */
     rights?: readonly Right[];
+    /** The body is a message payload: handed over as a Buffer whatever its Content-Type. */
+    rawBody?: boolean;
+    /** The body is JSON Lines, handed over as a stream (registry import). */
+    streamBody?: boolean;
   }
   interface FastifyRequest {
     principal?: ServicePrincipal;
@@ -23,8 +27,8 @@ export interface RestServerOptions {
   readonly requestsPerSecond: number;
 }
 
-/** Content types whose body a route reads as a stream (registry import). */
-export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'text/plain', 'application/octet-stream'];
+/** Content types a `streamBody` route reads as a stream (registry import). */
+export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
 
 /** A per-policy token bucket; 0 = unlimited. */
 function makeThrottle(perSecond: number): (policy: string) => void {
@@ -58,13 +62,20 @@ export function createRestServer(opts: RestServerOptions): FastifyInstance {
   });
   const throttle = makeThrottle(opts.requestsPerSecond);
 
-  app.addContentTypeParser(STREAM_TYPES, (_req: FastifyRequest, payload: Readable, done: (err: null, body: Readable) => void) => done(null, payload));
-  // Requests without a Content-Type but with a body (some clients) are read as JSON.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
+  // Every body is read whole (within bodyLimit) and then given to the route as it wants it: a Buffer for message
+  // payloads (`rawBody`), JSON otherwise — also without a Content-Type, as some clients send.
+  const parse = (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    if (req.routeOptions.config.rawBody) { done(null, body); return; }
+    const text = body.toString('utf8');
     if (text.trim() === '') { done(null, undefined); return; }
-    try { done(null, JSON.parse(text)); } catch (err) { done(new ArgumentInvalid(`the request body is not valid JSON: ${(err as Error).message}`), undefined); }
+    try { done(null, JSON.parse(text)); } catch (err) { done(new ArgumentInvalid(`the request body is not valid JSON: ${(err as Error).message}`)); }
+  };
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(STREAM_TYPES, (req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => {
+    if (req.routeOptions.config.streamBody) { done(null, payload); return; }
+    done(new ArgumentInvalid(`this route does not read ${String(req.headers['content-type'])}; send application/json`));
   });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => parse(req, body as Buffer, done));
 
   app.addHook('onRequest', async (req) => {
     const rights = req.routeOptions.config.rights;

@@ -76,6 +76,8 @@ function prepareIdentityStatements(db: Db) {
 
 class SqliteIdentities implements IdentityStore {
   private prepared?: ReturnType<typeof prepareIdentityStatements>;
+  /** Presence UPDATEs by the set of columns they write (at most seven shapes). */
+  private readonly presenceUpdates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Db) {}
 
@@ -119,7 +121,9 @@ class SqliteIdentities implements IdentityStore {
     if (p.lastActivityTime !== undefined) { sets.push('last_activity_time = ?'); args.push(p.lastActivityTime); }
     if (sets.length === 0) return this.stmts.revOf.get(key.deviceId, key.moduleId) !== undefined;
     const sql = `UPDATE identities SET ${sets.join(', ')} WHERE device_id = ? AND module_id = ?`;
-    return this.db.prepare(sql).run(...args, key.deviceId, key.moduleId).changes === 1;
+    let stmt = this.presenceUpdates.get(sql);
+    if (!stmt) this.presenceUpdates.set(sql, stmt = this.db.prepare(sql));
+    return stmt.run(...args, key.deviceId, key.moduleId).changes === 1;
   }
 
   async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
