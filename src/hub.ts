@@ -14,6 +14,7 @@ import { mqttC2dSource } from './edges/mqtt/c2d-source.js';
 import { listenMqtt, listenMqtts, type MqttListener } from './edges/mqtt/listen-tls.js';
 import { attachMqttWebSocket } from './edges/mqtt/listen-ws.js';
 import { registerMethodRoutes } from './edges/rest/methods.js';
+import { registerDeviceTelemetryRoutes } from './edges/http-device/telemetry.js';
 import { DeviceAuth } from './core/devices/index.js';
 import { CloudToDevice, IOT_HUB_C2D_LIMITS, startC2dSweeper } from './core/c2d/index.js';
 import { authenticateWith, registerC2dRoutes, registerDeviceC2dRoutes } from './edges/rest/c2d.js';
@@ -105,11 +106,11 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     });
     // Expiry and dead-lettering happen on time, not only when a device asks; 5 s keeps feedback prompt and cheap.
     closers.unshift(startC2dSweeper(c2d, { intervalMs: 5000, onError: (err) => logger.warn({ err }, 'C2D sweep failed') }));
+    const telemetry = new Telemetry({ eventLog, clock, limits: { maxMessageBytes: config.limits.maxMessageBytes } });
+    const presence = new Presence({ store, eventLog, clock });
     const gateway = new Gateway({
       hostName: config.hostName, clock, logger: logger.child({ edge: 'mqtt' }), bus, twins, c2d: mqttC2dSource(c2d),
-      auth: deviceAuth,
-      telemetry: new Telemetry({ eventLog, clock, limits: { maxMessageBytes: config.limits.maxMessageBytes } }),
-      presence: new Presence({ store, eventLog, clock }),
+      auth: deviceAuth, telemetry, presence,
     });
 
     const rest: FastifyInstance = createRestServer({
@@ -120,6 +121,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     registerMethodRoutes(rest, { methods });
     registerC2dRoutes(rest, { c2d });
     registerDeviceC2dRoutes(rest, { c2d, authenticateDevice: authenticateWith(deviceAuth) });
+    registerDeviceTelemetryRoutes(rest, { auth: deviceAuth, telemetry, presence });
     registerCorralRoutes(rest, { transfer, access, hostName: config.hostName });
     const ws = attachMqttWebSocket(rest.server, gateway);
     await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));
