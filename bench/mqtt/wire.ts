@@ -119,10 +119,10 @@ export interface RawClient {
 }
 
 /**
- * Opens a socket, sends CONNECT (and SUBSCRIBE if given), resolves once CONNACK (and SUBACK) arrive; rejects on a
- * refusal, an error, a close or `timeoutMs`.
+ * Opens a socket, sends CONNECT (and SUBSCRIBE if given), resolves once CONNACK (and SUBACK) arrive, or with
+ * `echo` once any packet comes back; rejects on a refusal, an error, a close or `timeoutMs`.
  */
-export function openClient(ep: Endpoint, connect: Buffer, opts: { localAddress?: string; subscribe?: Buffer; timeoutMs?: number } = {}): Promise<RawClient> {
+export function openClient(ep: Endpoint, connect: Buffer, opts: { localAddress?: string; subscribe?: Buffer; timeoutMs?: number; echo?: boolean } = {}): Promise<RawClient> {
   return new Promise((resolve, reject) => {
     const socket: Socket = ep.tls
       ? tlsConnect({ host: ep.host, port: ep.port, secureContext: ep.tls, localAddress: opts.localAddress, servername: '' })
@@ -141,12 +141,14 @@ export function openClient(ep: Endpoint, connect: Buffer, opts: { localAddress?:
     socket.on('error', (err) => fail(`${ep.host}:${ep.port}: ${err.message}`));
     socket.on('close', () => fail(`${ep.host}:${ep.port} closed the connection before CONNACK`));
     const done = () => {
+      if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve({ socket, handler });
     };
     handler.current = (type, _flags, body) => {
-      if (type === CONNACK) {
+      if (opts.echo) done(); // an echo server: the CONNECT coming back is the answer
+      else if (type === CONNACK) {
         if (body[1] !== 0) { fail(`CONNACK return code ${body[1]} from ${ep.host}:${ep.port}`); return; }
         if (!opts.subscribe) done();
       } else if (type === SUBACK) {

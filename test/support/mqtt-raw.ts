@@ -15,6 +15,8 @@ export class RawMqtt {
   readonly received: mqtt.Packet[] = [];
   /** Every byte the hub sent. */
   readonly bytes: Buffer[] = [];
+  /** What the hub sent that is not MQTT (e.g. a TLS alert on a raw TCP socket at the TLS port). */
+  readonly parseErrors: Error[] = [];
   /** Resolves with Date.now() when the connection closes, whoever closed it. */
   readonly closed: Promise<number>;
   closedAtMs: number | undefined;
@@ -31,6 +33,7 @@ export class RawMqtt {
       for (const w of this.waiters) if (w.match(p)) { this.waiters.delete(w); w.resolve(p); return; }
       this.pending.push(p);
     });
+    this.parser.on('error', (err: Error) => this.parseErrors.push(err));
     socket.on('data', (chunk: Buffer) => { this.bytes.push(chunk); this.parser.parse(chunk); });
     socket.on('error', () => undefined); // a reset by the hub shows as 'close', which is what tests await
     this.closed = new Promise((resolve) => socket.once('close', () => { this.closedAtMs = Date.now(); resolve(this.closedAtMs); }));
