@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 
 /**
  * A lean MQTT 3.1.1 load generator: raw sockets, a hand-rolled frame reader (no parser object per connection),
@@ -112,6 +112,12 @@ export interface Endpoint {
   readonly tls?: SecureContext;
 }
 
+/** tls.connect hands its options to net's connect, which takes `localAddress`; @types/node leaves it out. */
+function tlsOptions(ep: Endpoint, secureContext: SecureContext, localAddress: string | undefined): ConnectionOptions {
+  const o: ConnectionOptions & { localAddress?: string } = { host: ep.host, port: ep.port, secureContext, servername: '', localAddress };
+  return o;
+}
+
 /** One connected MQTT client: the socket and the handler its packets go to after CONNACK. */
 export interface RawClient {
   readonly socket: Socket | TLSSocket;
@@ -125,7 +131,7 @@ export interface RawClient {
 export function openClient(ep: Endpoint, connect: Buffer, opts: { localAddress?: string; subscribe?: Buffer; timeoutMs?: number; echo?: boolean } = {}): Promise<RawClient> {
   return new Promise((resolve, reject) => {
     const socket: Socket = ep.tls
-      ? tlsConnect({ host: ep.host, port: ep.port, secureContext: ep.tls, localAddress: opts.localAddress, servername: '' })
+      ? tlsConnect(tlsOptions(ep, ep.tls, opts.localAddress))
       : netConnect({ host: ep.host, port: ep.port, localAddress: opts.localAddress });
     socket.setNoDelay(true);
     const handler: { current: PacketHandler } = { current: () => {} };

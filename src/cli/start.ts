@@ -46,6 +46,8 @@ export async function start(args: string[]): Promise<number> {
     return 1;
   }
   const running = hub;
+  // A promise nobody awaited failing is a bug to fix, not a reason to drop every device on this node.
+  process.on('unhandledRejection', (err) => running.logger.error({ err }, 'unhandled promise rejection'));
   process.stdout.write(`corral ready ${JSON.stringify(running.info)}\n`);
   await new Promise<void>((resolve) => {
     signalled = (sig) => {

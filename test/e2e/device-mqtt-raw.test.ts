@@ -287,6 +287,26 @@ describe('a bad or hostile MQTT client never takes down the hub or another devic
       });
     });
 
+    test('packets sent right behind CONNECT, before its CONNACK, are served after it (and a foreign one still disconnects)', async () => {
+      const d = await createRawDevice(hub, 'eager');
+      const client = await RawMqtt.tls(hub);
+      client.write(Buffer.concat([bytesOf(connectPacket(d)), bytesOf(publishPacket(telemetryTopic(d.deviceId), 'eager', { messageId: 31 })), bytesOf({ cmd: 'pingreq' })]));
+      assert.equal((await client.next('connack')).returnCode, 0);
+      assert.equal((await client.next('puback')).messageId, 31);
+      await client.next('pingresp');
+      // MQTT orders PUBACKs among PUBLISHes only; a PINGRESP may overtake a PUBACK that waits for the disk.
+      assert.deepEqual(client.received.map((p) => p.cmd).sort(), ['connack', 'pingresp', 'puback']);
+      assert.equal(client.received[0].cmd, 'connack');
+      assert.equal((await readEvents(hub, d.deviceId)).length, 1);
+      client.destroy();
+
+      const rude = await RawMqtt.tls(hub);
+      rude.write(Buffer.concat([bytesOf(connectPacket(attacker)), bytesOf(publishPacket(telemetryTopic(bystanderCreds.deviceId), 'eager forgery', { messageId: 32 }))]));
+      await rude.closedWithin(2000);
+      assert.deepEqual(rude.received.map((p) => p.cmd), ['connack']);
+      await assertBystanderUnharmed();
+    });
+
     test('a second connection with the same clientId replaces the first; the second works and stays Connected', async () => {
       const d = await createRawDevice(hub, 'twice');
       const first = await connected(hub, d);
@@ -309,6 +329,9 @@ describe('a bad or hostile MQTT client never takes down the hub or another devic
         ['packet type 0 with a body', Buffer.from([0x0f, 0x03, 1, 2, 3])],
         ['AUTH (type 15, MQTT 5 only)', Buffer.from([0xf0, 0x00])],
         ['SUBSCRIBE with reserved flags 0000', Buffer.from([0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x23, 0x00])],
+        // MQTT-3.8.3-3 / MQTT-3.10.3-2: a SUBSCRIBE or UNSUBSCRIBE without a topic filter is a protocol violation.
+        ['SUBSCRIBE without a topic filter', Buffer.from([0x82, 0x02, 0x00, 0x01])],
+        ['UNSUBSCRIBE without a topic filter', Buffer.from([0xa2, 0x02, 0x00, 0x01])],
         ['PUBLISH with both QoS bits set', Buffer.from([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01])],
         ['a remaining length of five bytes', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f])],
         ['CONNACK from the client', Buffer.from([0x20, 0x02, 0x00, 0x00])],
@@ -332,6 +355,16 @@ describe('a bad or hostile MQTT client never takes down the hub or another devic
         client.send(connectPacket(d));
         await client.closedWithin(2000);
         assert.deepEqual(client.received.map((p) => p.cmd), ['connack']);
+        await assertBystanderUnharmed();
+      });
+
+      test('telemetry whose property bag is not valid percent-encoding closes the connection; nothing is stored', async () => {
+        const d = await createRawDevice(hub, 'bad-bag');
+        const client = await connected(hub, d);
+        client.send(publishPacket(telemetryTopic(d.deviceId, 'a=%E0%A4%A'), 'x', { messageId: 3 }));
+        await client.closedWithin(2000);
+        assert.deepEqual(client.received.map((p) => p.cmd), ['connack']);
+        assert.equal((await readEvents(hub, d.deviceId)).length, 0);
         await assertBystanderUnharmed();
       });
 

@@ -39,6 +39,8 @@ export interface GatewayServices {
   readonly c2d: C2dSource | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The largest MQTT packet a device may send: the telemetry limit plus room for the topic and header. */
+  readonly maxPacketBytes: number;
   attach(session: MqttSession, principal: DevicePrincipal, claim: ConnectClaim): Promise<{ link: DeviceLink; subscriptions: DeviceSubscription[]; sessionPresent: boolean }>;
   detach(session: MqttSession, principal: DevicePrincipal, link: DeviceLink | undefined): Promise<void>;
 }
@@ -60,13 +62,14 @@ export class Gateway implements GatewayServices {
   readonly c2d: C2dSource | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly maxPacketBytes: number;
   private readonly byClient = new Map<string, MqttSession>();
   private readonly saved = new Map<string, Set<DeviceSubscription>>();
   private readonly all = new Set<MqttSession>();
 
   constructor(deps: GatewayDeps) {
     ({ hostName: this.hostName, auth: this.auth, telemetry: this.telemetry, presence: this.presence, twins: this.twins,
-      bus: this.bus, c2d: this.c2d, clock: this.clock, logger: this.logger } = deps);
+      bus: this.bus, c2d: this.c2d, clock: this.clock, logger: this.logger, maxPacketBytes: this.maxPacketBytes } = deps);
   }
 
   /** Starts a session on a new connection (TLS socket, WebSocket stream, …). */

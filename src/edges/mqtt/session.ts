@@ -67,11 +67,18 @@ export class MqttSession {
   constructor(private readonly stream: Duplex, private readonly services: GatewayServices, private readonly peerCertificate?: Buffer) {
     this.log = services.logger.child({ session: this.id });
     this.parser.on('packet', (p) => this.onPacket(p));
-    this.parser.on('error', (err) => this.close(`malformed packet: ${err.message}`));
+    this.parser.on('error', (err) => {
+      // MQTT-3.1.2-2: an unsupported protocol level in CONNECT gets CONNACK 1 before the close.
+      if (!this.principal && /protocol version/i.test(err.message)) this.send({ cmd: 'connack', returnCode: 1, sessionPresent: false });
+      this.close(`malformed packet: ${err.message}`);
+    });
     stream.on('data', (chunk: Buffer) => {
       if (this.closed) return;
       this.resetKeepAlive();
       this.parser.parse(chunk);
+      // The parser buffers a packet's whole declared length; a length past the limit is refused before it arrives.
+      const declared = (this.parser as unknown as { packet?: { length?: number } }).packet?.length ?? 0;
+      if (declared > this.services.maxPacketBytes) this.close(`a packet of ${declared} bytes is over the ${this.services.maxPacketBytes}-byte limit`);
     });
     stream.on('error', () => this.close('stream error'));
     stream.on('close', () => this.close('connection closed'));
@@ -83,11 +90,27 @@ export class MqttSession {
   get clientId(): string | undefined { return this.claim?.clientId; }
   get cleanSession(): boolean { return this.claim?.clean !== false; }
 
-  /** Sends one packet; false once closed. */
+  /** Sends one packet; false once closed. A packet the codec refuses closes the connection, never the process. */
   send(packet: mqtt.Packet): boolean {
     if (this.closed || this.stream.destroyed) return false;
-    this.stream.write(mqtt.generate(packet));
+    let bytes: Buffer;
+    try {
+      bytes = mqtt.generate(packet);
+    } catch (err) {
+      this.log.error({ err, cmd: packet.cmd }, 'could not encode a packet');
+      this.close('internal error encoding a packet');
+      return false;
+    }
+    this.stream.write(bytes);
     return true;
+  }
+
+  /** Runs a packet handler; whatever it throws closes this connection only. */
+  private run(what: string, work: Promise<void>): void {
+    work.catch((err: unknown) => {
+      this.log.error({ err }, `${what} failed`);
+      this.close(`internal error in ${what}`);
+    });
   }
 
   /** Closes the connection (idempotent); the reason goes to the log. */
@@ -111,7 +134,7 @@ export class MqttSession {
 
   private onPacket(p: mqtt.Packet): void {
     if (this.closed) return;
-    if (p.cmd === 'connect') { void this.onConnect(p); return; }
+    if (p.cmd === 'connect') { this.run('CONNECT', this.onConnect(p)); return; }
     if (!this.principal) {
       if (this.connecting) { this.early.push(p); return; }
       this.close(`${p.cmd} before CONNECT`);
@@ -122,10 +145,10 @@ export class MqttSession {
 
   private dispatch(p: mqtt.Packet): void {
     switch (p.cmd) {
-      case 'publish': void this.onPublish(p); return;
+      case 'publish': this.run('PUBLISH', this.onPublish(p)); return;
       case 'puback': this.link?.onPuback(p.messageId ?? 0); return;
-      case 'subscribe': void this.onSubscribe(p); return;
-      case 'unsubscribe': void this.onUnsubscribe(p); return;
+      case 'subscribe': this.run('SUBSCRIBE', this.onSubscribe(p)); return;
+      case 'unsubscribe': this.run('UNSUBSCRIBE', this.onUnsubscribe(p)); return;
       case 'pingreq': this.send({ cmd: 'pingresp' }); return;
       case 'disconnect': this.close('client disconnected'); return;
       default: this.close(`unexpected ${p.cmd}`);
@@ -193,6 +216,7 @@ export class MqttSession {
 
   private async onSubscribe(p: mqtt.ISubscribePacket): Promise<void> {
     const key = this.principal as DevicePrincipal; // set: dispatch runs only once connected
+    if (p.subscriptions.length === 0) { this.close('SUBSCRIBE without a topic filter (MQTT-3.8.3-3)'); return; }
     const granted: number[] = [];
     const subs: DeviceSubscription[] = [];
     for (const s of p.subscriptions) {
@@ -207,6 +231,7 @@ export class MqttSession {
 
   private async onUnsubscribe(p: mqtt.IUnsubscribePacket): Promise<void> {
     const key = this.principal as DevicePrincipal; // set: dispatch runs only once connected
+    if (p.unsubscriptions.length === 0) { this.close('UNSUBSCRIBE without a topic filter (MQTT-3.10.3-2)'); return; }
     for (const topic of p.unsubscriptions) {
       const sub = parseSubscription(key, topic);
       if (sub) await this.link?.unsubscribe(sub);
@@ -223,6 +248,7 @@ export class MqttSession {
   private async onPublish(p: mqtt.IPublishPacket): Promise<void> {
     const principal = this.principal as DevicePrincipal; // set: dispatch runs only once connected
     if (p.qos === 2) { this.close('QoS 2 PUBLISH (IoT Hub does not support QoS 2)'); return; }
+    if (/[#+]/.test(p.topic)) { this.close('a PUBLISH topic may not hold wildcards (MQTT-3.3.2-2)'); return; }
     const target = parsePublishTopic(principal, p.topic);
     this.services.presence.activity(principal);
     const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { caCertificateCases } from './contract-ca-certificates.js';
 import { c2dCases } from './contract-c2d.js';
 import type { IdentityKey, IdentityRecord, PolicyRecord, Store } from './index.js';
 
@@ -32,6 +33,7 @@ export function storeContract({ test, make, skip }: { test: TestFn; make: () => 
   importSessionCases(it);
   policyCases(it);
   c2dCases(it);
+  caCertificateCases(it);
 }
 
 type Case = (name: string, body: (store: Store) => Promise<void>) => void;

@@ -4,6 +4,7 @@
  * optimistic: each record carries `rev`, which every successful write bumps by one; writers pass the rev they read.
  */
 
+import type { CaCertificateStore } from './ca-certificates.js';
 import type { C2dStore } from './c2d.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -147,6 +148,7 @@ export interface Store {
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
+  readonly caCertificates: CaCertificateStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -156,3 +158,4 @@ export type {
   C2dCounts, C2dEnqueueResult, C2dFeedback, C2dMessage, C2dNewMessage, C2dOutcome, C2dSettlement, C2dState, C2dStore,
   C2dSweep, C2dSweepResult,
 } from './c2d.js';
+export type { CaCertificateRecord, CaCertificateStore } from './ca-certificates.js';

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
   BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
-  PresenceUpdate, ScanOptions, Store,
+  PresenceUpdate, ScanOptions, Store, CaCertificateStore,
 } from '../index.js';
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
 import { PostgresC2d } from './c2d.js';
+import { PostgresCaCertificates } from './ca-certificates.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { inTransaction } from './tx.js';
 
@@ -47,12 +48,14 @@ export class PostgresStore implements Store {
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
+  readonly caCertificates: CaCertificateStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
     this.identities = new PostgresIdentities(pool);
     this.policies = new PostgresPolicies(pool);
     this.c2d = new PostgresC2d(pool);
+    this.caCertificates = new PostgresCaCertificates(pool);
   }
 
   /** Opens a pool and checks the server answers (creating `schema` when given); throws the driver's error if not. */

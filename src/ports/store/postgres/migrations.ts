@@ -112,4 +112,24 @@ ${identityColumnsDdl(false)}        PRIMARY KEY (import_id, seq)
       CREATE INDEX c2d_feedback_age ON c2d_feedback (outcome_ms);
     `,
   },
+  {
+    // CA certificates for X.509 device authentication; chains look their issuer up by subject. Times are ms.
+    version: 3,
+    sql: `
+      CREATE TABLE ca_certificates (
+        name text COLLATE "C" PRIMARY KEY,
+        pem text NOT NULL,
+        thumbprint text NOT NULL,
+        subject text NOT NULL,
+        is_verified boolean NOT NULL,
+        verification_code text,
+        verification_code_issued_ms bigint,
+        etag text NOT NULL,
+        created_ms bigint NOT NULL,
+        updated_ms bigint NOT NULL,
+        rev integer NOT NULL
+      );
+      CREATE INDEX ca_certificates_subject ON ca_certificates (subject);
+    `,
+  },
 ];

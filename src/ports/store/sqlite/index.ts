@@ -4,10 +4,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
   BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
-  PresenceUpdate, ScanOptions, Store,
+  PresenceUpdate, ScanOptions, Store, CaCertificateStore,
 } from '../index.js';
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
 import { SqliteC2d } from './c2d.js';
+import { SqliteCaCertificates } from './ca-certificates.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Db = Database.Database;
@@ -23,11 +24,13 @@ export class SqliteStore implements Store {
   readonly identities: IdentityStore;
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
+  readonly caCertificates: CaCertificateStore;
 
   private constructor(private readonly db: Db) {
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
     this.c2d = new SqliteC2d(db);
+    this.caCertificates = new SqliteCaCertificates(db);
   }
 
   /** Opens (creating) the database file; ':memory:' for tests. */
@@ -37,6 +40,9 @@ export class SqliteStore implements Store {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
+    // 128 MiB of page cache (the default is 2 MiB): a million-device registry's indexes then stay in memory, which
+    // keeps lookups and imports from thrashing; temp tables (import staging) get the same room.
+    db.pragma('cache_size = -131072');
     db.pragma('foreign_keys = ON');
     return new SqliteStore(db);
   }

@@ -106,4 +106,24 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
       CREATE INDEX c2d_feedback_age ON c2d_feedback (outcome_ms);
     `,
   },
+  {
+    // CA certificates for X.509 device authentication; chains look their issuer up by subject. Times are ms.
+    version: 4,
+    sql: `
+      CREATE TABLE ca_certificates (
+        name TEXT PRIMARY KEY,
+        pem TEXT NOT NULL,
+        thumbprint TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        is_verified INTEGER NOT NULL,
+        verification_code TEXT,
+        verification_code_issued_ms INTEGER,
+        etag TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        rev INTEGER NOT NULL
+      );
+      CREATE INDEX ca_certificates_subject ON ca_certificates (subject);
+    `,
+  },
 ];
