@@ -11,7 +11,7 @@ import { API_VERSION, deviceCredentials, importFleet, makeFleet, serviceAuthoriz
 import { FANOUT_TIMEOUT_MS, patchEach, publishAll, subscribers } from './mqtt/fanout.js';
 import { holdIdle, sourceAddresses, startEchoServer, type Held } from './mqtt/idle-tls.js';
 import { answeringDevices, brokerRequestReply, connectAnonymous } from './mqtt/methods.js';
-import { openFiles, openFilesLimit, rssOf } from './mqtt/proc.js';
+import { cpuMeter, mosquittoPid, openFiles, openFilesLimit, rssOf } from './mqtt/proc.js';
 import { qos1Load, type Qos1Result } from './mqtt/qos1.js';
 import { closeAll, connectPacket, openClient, type Endpoint } from './mqtt/wire.js';
 
@@ -132,6 +132,16 @@ function hubEnv(opts: Options, label: string): NodeJS.ProcessEnv | undefined {
   return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import tsx --import ${hook}`.trim(), CORRAL_BENCH_CPU_PROFILE: file };
 }
 
+/** CPU meters for a phase: the server under load and this process (the load generator). */
+function meterHub(hub: RunningHub) {
+  return cpuMeter({ hub: hub.process.pid!, generator: process.pid });
+}
+
+function meterMosquitto() {
+  const pid = mosquittoPid();
+  return cpuMeter(pid === undefined ? { generator: process.pid } : { mosquitto: pid, generator: process.pid });
+}
+
 function deviceConnect(hub: RunningHub, fleet: Fleet, i: number): Buffer {
   const c = deviceCredentials(hub.info.hostName, fleet, i, Math.ceil(Date.now() / 1000) + TOKEN_HOURS * 3600);
   return connectPacket({ ...c, keepalive: KEEPALIVE_SECONDS });
@@ -149,12 +159,15 @@ async function figureQos1(opts: Options, hub: RunningHub, fleet: Fleet): Promise
     seconds: opts.seconds, connectOf, topicOf: telemetryTopic(fleet), progress,
   });
   progress(`mqtt-qos1: corral, ${opts.devices} devices × ${opts.bytes} B QoS 1, ≤ ${opts.window} in flight each, ${WARMUP_SECONDS} + ${opts.seconds} s`);
+  let cpu = meterHub(hub);
   const corral = await load({ host: PLAIN_HUB, port: PLAIN_PORT }, (i) => deviceConnect(hub, fleet, i));
-  progress('mqtt-qos1: mosquitto, the same load');
+  progress(`mqtt-qos1: corral done (CPU over the phase: ${cpu.stop()}); mosquitto, the same load`);
+  cpu = meterMosquitto();
   const mosquitto = await load(MOSQUITTO, anonymousConnect(fleet));
+  progress(`mqtt-qos1: mosquitto done (CPU: ${cpu.stop()})`);
   const line = (r: Qos1Result) => `${Math.round(r.perSecond)} msg/s ${latency(r.latenciesMs)}`;
   console.log(`mqtt-qos1  corral ${line(corral)}  mosquitto ${line(mosquitto)}  ${ratio(corral.perSecond, mosquitto.perSecond)}`
-    + `  (${opts.devices} devices × ${opts.bytes} B, ≤ ${opts.window} in flight; corral commits each message durably to its EventLog before PUBACK, mosquitto persists nothing per message)`);
+    + `  (${opts.devices} devices × ${opts.bytes} B, ≤ ${opts.window} in flight; corral commits each message to its EventLog before PUBACK, mosquitto persists nothing per message)`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -170,6 +183,7 @@ async function figureMethods(opts: Options, hub: RunningHub, fleet: Fleet): Prom
   const authorization = serviceAuthorization(hub);
   const body = JSON.stringify({ methodName: 'ping', payload: null, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0 });
   let next = 0;
+  let cpu = meterHub(hub);
   const corral = await closedLoop({
     host: hub.info.hostName, clients: opts.callers, seconds: opts.seconds, warmupSeconds: WARMUP_SECONDS,
     next: () => ({
@@ -179,18 +193,20 @@ async function figureMethods(opts: Options, hub: RunningHub, fleet: Fleet): Prom
   }).finally(() => closeAll(corralDevices));
   if (corral.errors > 0) throw new Error(`method-rtt: ${corral.errors} calls failed (first: HTTP ${corral.firstErrorStatus})`);
 
-  progress('method-rtt: mosquitto, the same request/reply between MQTT clients');
+  progress(`method-rtt: corral done (CPU: ${cpu.stop()}); mosquitto, the same request/reply between MQTT clients`);
   const requestTopic = (id: string, rid: string) => `bench/methods/${id}/POST/ping/?$rid=${rid}`;
   const peerDevices = await answeringDevices({
     endpoint: MOSQUITTO, count: devices.length, connectOf: anonymousConnect(fleet),
     subscribeTopic: (i) => `bench/methods/${devices[i]}/POST/#`, answerTopic: (rid) => `bench/replies/${rid.split('/')[0]}/200/?$rid=${rid}`,
   });
+  cpu = meterMosquitto();
   const peer = await brokerRequestReply({
     endpoint: MOSQUITTO, requesters: opts.callers, devices, warmupSeconds: WARMUP_SECONDS, seconds: opts.seconds, requestTopic,
   }).finally(() => closeAll(peerDevices));
+  progress(`method-rtt: mosquitto done (CPU: ${cpu.stop()})`);
   console.log(`method-rtt  corral ${latency(corral.latenciesMs)} ${Math.round(corral.opsPerSecond)} calls/s`
     + `  mosquitto ${latency(peer.latenciesMs)} ${Math.round(peer.perSecond)} calls/s  ${ratio(corral.opsPerSecond, peer.perSecond)}`
-    + `  (${opts.callers} callers; corral: HTTPS keep-alive REST → hub → device → hub → REST answer; mosquitto: requester → broker → device → broker → requester)`);
+    + `  (${opts.callers} callers, ${devices.length} devices)`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -209,14 +225,16 @@ async function figureFanout(opts: Options, hub: RunningHub, fleet: Fleet): Promi
   let patchesMs: number;
   try {
     progress(`desired-fanout: corral, PATCH /twins/{id} for each of ${n} devices, ${opts.callers} at a time`);
+    const cpu = meterHub(hub);
     const patched = patchEach({
-      host: hub.info.hostName, authorization: serviceAuthorization(hub), ids, callers: opts.callers,
+      host: hub.info.hostName, secureContext: createSecureContext({ ca: readFileSync(hub.info.caFile) }), authorization: serviceAuthorization(hub), ids, callers: opts.callers,
       body: () => JSON.stringify({ properties: { desired: { setpoint: 21.5 } } }),
     });
     const allAt = await bounded(corralSubs.allReceived, 'corral desired fan-out');
     const { firstSentAt, lastAnsweredAt } = await patched;
     corralMs = allAt - firstSentAt;
     patchesMs = lastAnsweredAt - firstSentAt;
+    progress(`desired-fanout: corral done (CPU: ${cpu.stop()})`);
   } finally {
     await closeAll(corralSubs.clients);
   }
@@ -228,6 +246,7 @@ async function figureFanout(opts: Options, hub: RunningHub, fleet: Fleet): Promi
   });
   let peerMs: number;
   try {
+    const cpu = meterMosquitto();
     const sent = publishAll({
       endpoint: MOSQUITTO, connect: connectAnonymous('bench-publisher'), count: n, window: opts.callers, topicOf,
       payloadOf: () => Buffer.from('{"setpoint":21.5,"$version":2}'),
@@ -236,12 +255,13 @@ async function figureFanout(opts: Options, hub: RunningHub, fleet: Fleet): Promi
     const { firstSentAt, client } = await sent;
     await closeAll([client]);
     peerMs = allAt - firstSentAt;
+    progress(`desired-fanout: mosquitto done (CPU: ${cpu.stop()})`);
   } finally {
     await closeAll(peerSubs.clients);
   }
   const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
   console.log(`desired-fanout-${countLabel(n)}  corral ${s(corralMs)} (${Math.round(n / (corralMs / 1000))} notices/s; PATCHes answered in ${s(patchesMs)})`
-    + `  mosquitto ${s(peerMs)} (${Math.round(n / (peerMs / 1000))} msg/s)  ${ratio(corralMs, peerMs)}  (time, corral/mosquitto; ${opts.callers} PATCHes or publishes in flight)`);
+    + `  mosquitto ${s(peerMs)} (${Math.round(n / (peerMs / 1000))} msg/s)  ${ratio(corralMs, peerMs)}  (of times; ${opts.callers} PATCHes or publishes in flight)`);
 }
 
 function bounded<T>(p: Promise<T>, what: string): Promise<T> {
@@ -263,8 +283,9 @@ async function figureIdleTls(opts: Options): Promise<void> {
   }
   const fleet = makeFleet(n);
   const dataDir = tempDataDir('bench-mqtt-tls');
-  let hub: RunningHub | undefined = await startHub({ address: TLS_HUB, dataDir });
+  let hub: RunningHub | undefined;
   try {
+    hub = await startHub({ address: TLS_HUB, dataDir });
     progress(`mqtt-idle-tls: importing ${n} devices into ${TLS_HUB}`);
     const importMs = await importFleet(hub, fleet);
     progress(`mqtt-idle-tls: imported in ${(importMs / 1000).toFixed(1)} s; restarting the hub so its memory holds no import garbage`);
@@ -279,6 +300,7 @@ async function figureIdleTls(opts: Options): Promise<void> {
       connectOf: (i) => deviceConnect(running, fleet, i), sourceOf: sourceAddresses('127.0.1', n),
     });
     reportHeld('corral', corral, hub.process.pid!);
+    if (corral.clients.length === 0) throw new Error(`mqtt-idle-tls: no connection to the hub held (${corral.firstError})`);
     await closeAll(corral.clients);
     await hub.stop();
     hub = undefined;
@@ -331,7 +353,9 @@ export async function run(args: string[]): Promise<void> {
   if (plainFigures.length > 0) {
     const size = Math.max(opts.figures.has('mqtt-qos1') ? opts.devices : 0, opts.figures.has('method-rtt') ? opts.callers : 0, opts.figures.has('desired-fanout') ? opts.fanout : 0);
     const fleet = makeFleet(size);
-    const hub = await startHub({ address: PLAIN_HUB, dataDir: tempDataDir('bench-mqtt'), args: ['--mqtt-port', String(PLAIN_PORT)], env: hubEnv(opts, 'plain') });
+    const dataDir = tempDataDir('bench-mqtt');
+    const hub = await startHub({ address: PLAIN_HUB, dataDir, args: ['--mqtt-port', String(PLAIN_PORT)], env: hubEnv(opts, 'plain') })
+      .catch((err: unknown) => { rmSync(dataDir, { recursive: true, force: true }); throw err; });
     try {
       progress(`hub up on ${PLAIN_HUB} (plain MQTT ${PLAIN_PORT}); importing ${size} devices`);
       const importMs = await importFleet(hub, fleet);

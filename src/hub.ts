@@ -6,6 +6,8 @@ import { ensurePolicies, ServiceAccess } from './core/access/index.js';
 import { BulkRegistry, Registry, RegistryTransfer } from './core/identity/index.js';
 import { Twins } from './core/twins/index.js';
 import { registerCorralRoutes } from './edges/rest/corral.js';
+import { registerCertificateRoutes } from './edges/rest/certificates.js';
+import { CaCertificates } from './core/certificates/index.js';
 import { registerIdentityRoutes } from './edges/rest/identity.js';
 import { createRestServer } from './edges/rest/server.js';
 import { registerTwinRoutes } from './edges/rest/twins.js';
@@ -96,7 +98,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     const access = new ServiceAccess(policies, config.hostName, clock);
     const registry = new Registry({ store, keyring, clock, bus });
     const twins = new Twins({ store, clock, limits: config.limits.twin, bus });
-    const bulk = new BulkRegistry({ store, clock, registry, limits: config.limits.twin });
+    const bulk = new BulkRegistry({ store, clock, registry, limits: config.limits.twin, bus });
     const transfer = new RegistryTransfer({ store, keyring, clock, registry, limits: config.limits.twin });
     const methods = new Methods({ store, bus });
     const deviceAuth = new DeviceAuth({ store, keyring, clock, hostName: config.hostName, policies });
@@ -123,6 +125,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     registerDeviceC2dRoutes(rest, { c2d, authenticateDevice: authenticateWith(deviceAuth) });
     registerDeviceTelemetryRoutes(rest, { auth: deviceAuth, telemetry, presence });
     registerCorralRoutes(rest, { transfer, access, hostName: config.hostName });
+    registerCertificateRoutes(rest, { certificates: new CaCertificates({ store, clock }) });
     const ws = attachMqttWebSocket(rest.server, gateway);
     await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));
     closers.unshift(async () => { ws.close(); await rest.close(); });

@@ -1,5 +1,6 @@
 import { Agent } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import type { SecureContext } from 'node:tls';
 import { API_VERSION, call } from './fleet.js';
 import { openClient, openMany, parsePublish, PUBACK, PUBLISH, publishPacket, subscribePacket, type Endpoint, type RawClient } from './wire.js';
 
@@ -71,8 +72,11 @@ export async function publishAll(o: { endpoint: Endpoint; connect: Buffer; count
  * Corral's sender: `PATCH /twins/{id}` once for each id, `callers` at a time on keep-alive connections. Resolves
  * with performance.now() of the first request; any answer but 200 fails the run.
  */
-export async function patchEach(o: { host: string; authorization: string; ids: readonly string[]; callers: number; body: (i: number) => string }): Promise<{ firstSentAt: number; lastAnsweredAt: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.callers, maxFreeSockets: o.callers });
+export async function patchEach(o: {
+  host: string; secureContext: SecureContext; authorization: string; ids: readonly string[]; callers: number; body: (i: number) => string;
+}): Promise<{ firstSentAt: number; lastAnsweredAt: number }> {
+  // One context for every connection: without it each TLS connection parses the whole trust store again.
+  const agent = new Agent({ keepAlive: true, maxSockets: o.callers, maxFreeSockets: o.callers, secureContext: o.secureContext });
   const headers = { authorization: o.authorization, 'content-type': 'application/json; charset=utf-8', 'if-match': '*' };
   let next = 0;
   let lastAnsweredAt = 0;

@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { JsonObject } from '../../src/ports/store/index.js';
+import { seededRandom as random } from '../../test/support/mqtt-raw.js';
 
 /**
  * The benchmark's fleet: device i is the same in every run (a seeded generator), so the JSONL file the hub imports
@@ -22,18 +23,6 @@ const ZONES = ['north', 'south', 'east', 'west'];
 /** The id of device i (0-based): sortable, fixed width. */
 export function benchDeviceId(i: number): string {
   return `bench-dev-${String(i).padStart(8, '0')}`;
-}
-
-/** mulberry32: a small, fast, seedable generator; quality is ample for test data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Device i with its twin, always the same for the same i. */

@@ -1,5 +1,6 @@
 import { admin } from './admin.js';
 import { C2D_USAGE } from './c2d.js';
+import { CERT_USAGE } from './cert.js';
 import { CliError } from './client.js';
 import { START_USAGE, start } from './start.js';
 
@@ -14,6 +15,7 @@ usage:
   corral twin show ID [--module M]
   corral twin update ID [--module M] (--patch JSON | --tags JSON | --desired JSON) [--replace] [--etag E]
   ${C2D_USAGE}
+  ${CERT_USAGE}
   corral policy list
   corral stats
 

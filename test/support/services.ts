@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import pg from 'pg';
+import { redactUrl } from '../../src/ports/bus/nats/index.js';
 
 /** How long a probe waits for a service before calling it unreachable. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -59,7 +60,7 @@ export function skipReason(service: Service): string | undefined {
 }
 
 function unavailable(service: Service, url: string, cause: unknown): undefined {
-  const reason = `${service} not reachable at ${redact(url)}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  const reason = `${service} not reachable at ${redactUrl(url)}: ${cause instanceof Error ? cause.message : String(cause)}`;
   if (process.env.CORRAL_REQUIRE_SERVICES === '1') throw new Error(`${reason} (CORRAL_REQUIRE_SERVICES=1)`, { cause });
   failures.set(service, reason);
   return undefined;
@@ -77,13 +78,3 @@ function tcpProbe(host: string, port: number): Promise<void> {
   });
 }
 
-/** The URL without its password, for messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}

@@ -12,14 +12,11 @@ export function parseCertificateText(text: unknown, what: string): X509Certifica
   if (typeof text !== 'string' || text.trim() === '') throw new ArgumentInvalid(`${what} must be a PEM or base64 DER string`);
   const blocks = text.match(PEM_BLOCK) ?? [];
   if (blocks.length > 1) throw new ArgumentInvalid(`${what} holds ${blocks.length} certificates; send exactly one`);
-  let input: string | Buffer;
-  if (blocks.length === 1) input = blocks[0];
-  else if (BASE64.test(text)) input = Buffer.from(text.replace(/\s+/g, ''), 'base64');
-  else throw new ArgumentInvalid(`${what} is neither PEM (-----BEGIN CERTIFICATE-----) nor base64 DER`);
+  if (blocks.length === 0 && !BASE64.test(text)) throw new ArgumentInvalid(`${what} is neither PEM (-----BEGIN CERTIFICATE-----) nor base64 DER`);
   try {
-    return new X509Certificate(input);
-  } catch (err) {
-    throw new ArgumentInvalid(`${what} is not a readable X.509 certificate: ${(err as Error).message}`);
+    return new X509Certificate(blocks.length === 1 ? blocks[0] : Buffer.from(text.replace(/\s+/g, ''), 'base64'));
+  } catch {
+    throw new ArgumentInvalid(`${what} is not a readable X.509 certificate (${blocks.length === 1 ? 'PEM' : 'base64 DER'})`);
   }
 }
 

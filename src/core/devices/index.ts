@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { isSignedBy, parseSasToken, safeDecode, type Policy, type SasToken } from '../access/index.js';
+import { checkDeviceChain, thumbprintsOf, validityProblem } from '../certificates/index.js';
 import { CorralError } from '../errors/index.js';
 import type { Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
@@ -31,8 +32,8 @@ function resourceOf(key: IdentityKey): string {
 
 /**
  * Authenticates devices and modules: SAS tokens signed with the identity's key (or a DeviceConnect policy's, with
- * `skn`), and X.509 client certificates matched by thumbprint (selfSigned). Disabled identities, and modules of a
- * disabled device, are refused.
+ * `skn`), and X.509 client certificates matched by thumbprint (selfSigned) or chained to a verified registered CA
+ * (certificateAuthority). Disabled identities, and modules of a disabled device, are refused.
  */
 export class DeviceAuth {
   private readonly policies: Map<string, Policy>;
@@ -65,18 +66,37 @@ export class DeviceAuth {
     return { deviceId: key.deviceId, moduleId: key.moduleId, generationId: record.generationId, authMethod, expiresAtMs: token.se * 1000 };
   }
 
-  /** Checks a client certificate for `key` against its registered thumbprints (SHA-1 or SHA-256). */
-  async authenticateCertificate(key: IdentityKey, certDer: Buffer | undefined): Promise<DevicePrincipal> {
-    if (!certDer || certDer.length === 0) throw new DeviceRefused(key, 'no SAS token and no client certificate');
+  /**
+   * Checks the client certificate chain `certificates` (leaf first, then any intermediates the client sent) for
+   * `key`: a `selfSigned` identity by the leaf's SHA-1 or SHA-256 thumbprint against its registered ones; a
+   * `certificateAuthority` identity by the leaf's subject CN (the device id; `{deviceId}/{moduleId}` for a module, as
+   * IoT Hub expects) and a chain of valid signatures to a registered, verified CA. Throws DeviceRefused naming why.
+   */
+  async authenticateCertificate(key: IdentityKey, certificates: readonly Buffer[] | undefined): Promise<DevicePrincipal> {
+    if (!certificates || certificates.length === 0 || certificates[0].length === 0) throw new DeviceRefused(key, 'no SAS token and no client certificate');
     const record = await this.enabledRecord(key);
-    if (record.authType !== 'selfSigned') throw new DeviceRefused(key, `it authenticates with ${record.authType}, not a self-signed certificate`);
-    const cert = new X509Certificate(certDer);
     const nowMs = this.deps.clock.now();
-    if (Date.parse(cert.validFrom) > nowMs || Date.parse(cert.validTo) < nowMs) throw new DeviceRefused(key, 'the client certificate is not valid now');
-    const prints = new Set([cert.fingerprint, cert.fingerprint256].map((f) => f.replace(/:/g, '').toUpperCase()));
-    const registered = [record.primaryThumbprint, record.secondaryThumbprint].filter((t): t is string => !!t);
-    if (!registered.some((t) => prints.has(t.toUpperCase()))) throw new DeviceRefused(key, 'the client certificate thumbprint is not registered');
+    switch (record.authType) {
+      case 'selfSigned': this.checkThumbprint(key, record, certificates[0], nowMs); break;
+      case 'certificateAuthority': {
+        const identity = key.moduleId ? `${key.deviceId}/${key.moduleId}` : key.deviceId;
+        const check = await checkDeviceChain(this.deps.store, certificates, identity, nowMs);
+        if (!check.ok) throw new DeviceRefused(key, check.reason);
+        break;
+      }
+      default: throw new DeviceRefused(key, `it authenticates with ${record.authType}, not an X.509 certificate`);
+    }
     return { deviceId: key.deviceId, moduleId: key.moduleId, generationId: record.generationId, authMethod: 'x509', expiresAtMs: undefined };
+  }
+
+  private checkThumbprint(key: IdentityKey, record: IdentityRecord, leafDer: Buffer, nowMs: number): void {
+    let cert: X509Certificate;
+    try { cert = new X509Certificate(leafDer); } catch { throw new DeviceRefused(key, 'the client certificate is not a readable X.509 certificate'); }
+    const problem = validityProblem(cert, nowMs);
+    if (problem) throw new DeviceRefused(key, `the client certificate ${problem}`);
+    const { sha1, sha256 } = thumbprintsOf(cert);
+    const registered = [record.primaryThumbprint, record.secondaryThumbprint].filter((t): t is string => !!t).map((t) => t.toUpperCase());
+    if (!registered.some((t) => t === sha1 || t === sha256)) throw new DeviceRefused(key, 'the client certificate thumbprint is not registered');
   }
 
   /** The identity as stored now, if it may still be connected (exists, enabled, same generation). */

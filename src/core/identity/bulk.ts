@@ -1,5 +1,6 @@
 import { ArgumentInvalid, CorralError, DeviceNotFound, PreconditionFailed } from '../errors/index.js';
-import { twinEtag, type TwinLimits } from '../twins/index.js';
+import { publishDesired, replacementPatch, twinEtag, type TwinLimits } from '../twins/index.js';
+import type { Bus } from '../../ports/bus/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { BatchOp, IdentityKey, IdentityRecord, Store } from '../../ports/store/index.js';
 import { applyTwinContent, parseTwinContent, type TwinContent } from './twin-content.js';
@@ -81,7 +82,7 @@ function toError(item: { key: IdentityKey; mode?: string }, err: unknown): BulkE
 
 /** Runs IoT Hub's bulk registry operations (1–100 items, per-item results) in one store transaction. */
 export class BulkRegistry {
-  constructor(private readonly deps: { store: Store; clock: Clock; registry: Registry; limits: TwinLimits }) {}
+  constructor(private readonly deps: { store: Store; clock: Clock; registry: Registry; limits: TwinLimits; bus?: Bus }) {}
 
   async run(body: unknown): Promise<BulkResult> {
     if (!Array.isArray(body) || body.length < 1 || body.length > MAX_BULK) {
@@ -112,7 +113,9 @@ export class BulkRegistry {
         }
       }
       const applied = await this.deps.store.identities.applyBatch(planned.map((p) => p.op));
-      await this.kickRevoked(planned.filter((_, i) => applied[i]).map((p) => p.op), byKeyBefore);
+      const done = planned.filter((_, i) => applied[i]).map((p) => p.op);
+      await this.kickRevoked(done, byKeyBefore);
+      await this.notifyDesired(done, byKeyBefore);
       items = planned.filter((_, i) => !applied[i]).map((p) => p.item);
     }
     for (const item of items) errors.push(toError(item, new PreconditionFailed(`'${item.key.deviceId}'`, '(read)', 'changed concurrently')));
@@ -168,6 +171,18 @@ export class BulkRegistry {
       }
     }
     if (keys.length) await this.deps.registry.kick(keys, 'its identity was deleted, disabled or its credentials changed');
+  }
+
+  /** Connected devices hear of desired properties a bulk updateTwin (or update with a twin) replaced. */
+  private async notifyDesired(ops: readonly BatchOp[], before: Map<string, IdentityRecord>): Promise<void> {
+    const bus = this.deps.bus;
+    if (!bus) return;
+    for (const op of ops) {
+      if (op.kind !== 'replace') continue;
+      const old = before.get(`${op.record.deviceId}\u0000${op.record.moduleId}`);
+      if (!old || old.twin.desiredVersion === op.record.twin.desiredVersion) continue;
+      await publishDesired(bus, op.record, op.record.twin.desiredVersion, replacementPatch(old.twin.desired, op.record.twin.desired));
+    }
   }
 
   private withTwin(record: IdentityRecord, twin: TwinContent | undefined): IdentityRecord {

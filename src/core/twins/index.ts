@@ -18,6 +18,18 @@ export interface TwinsDeps {
   readonly bus?: Bus;
 }
 
+/** Publishes a desired-properties notice `{ version, patch }` to whichever node holds the identity's connection. */
+export async function publishDesired(bus: Bus, key: IdentityKey, version: number, patch: JsonObject): Promise<void> {
+  await bus.publish(deviceSubject(key, 'desired'), encodeJson({ version, patch }));
+}
+
+/** A replaced desired document as a patch: the whole new document and a null for each property it dropped. */
+export function replacementPatch(before: JsonObject, after: JsonObject): JsonObject {
+  const patch: JsonObject = { ...after };
+  for (const k of Object.keys(before)) if (!(k in patch)) patch[k] = null;
+  return patch;
+}
+
 function notFound(key: IdentityKey): Error {
   return key.moduleId === '' ? new DeviceNotFound(key.deviceId) : new ModuleNotFound(key.deviceId, key.moduleId);
 }
@@ -52,16 +64,13 @@ export class Twins {
     const change = parseTwinChange(body, this.deps.limits);
     let before: JsonObject = {};
     const r = await this.write(key, ifMatch, (cur, now) => { before = cur.twin.desired; return replaceTwin(cur.twin, change, now, this.deps.limits); });
-    // The whole new document, and a null for each property the replace removed, so devices can apply it as a patch.
-    const patch: JsonObject = { ...r.twin.desired };
-    for (const k of Object.keys(before)) if (!(k in patch)) patch[k] = null;
-    await this.notifyDesired(key, r.twin.desiredVersion, patch);
+    await this.notifyDesired(key, r.twin.desiredVersion, replacementPatch(before, r.twin.desired));
     return r;
   }
 
   /** Tells the node holding the device's connection (any node) about a new desired version. */
   private async notifyDesired(key: IdentityKey, version: number, patch: JsonObject): Promise<void> {
-    await this.deps.bus?.publish(deviceSubject(key, 'desired'), encodeJson({ version, patch }));
+    if (this.deps.bus) await publishDesired(this.deps.bus, key, version, patch);
   }
 
   /** Applies a device's reported-properties patch; returns the record with the new reported `$version`. */

@@ -4,6 +4,7 @@ import type { DeviceAuth, DevicePrincipal } from '../../core/devices/index.js';
 import { ArgumentInvalid } from '../../core/errors/index.js';
 import type { Presence } from '../../core/presence/index.js';
 import type { D2cMessage, Telemetry } from '../../core/telemetry/index.js';
+import { peerCertificateChain } from '../tls/peer-chain.js';
 
 // The device HTTPS API's headers for system properties (dev-http http.js; azure-compat §6).
 const SYSTEM_HEADERS: Record<string, string> = {
@@ -44,11 +45,9 @@ function parseBatch(body: Buffer): D2cMessage[] {
   });
 }
 
-/** The client certificate of the TLS connection, if the device sent one. */
-export function peerCertificate(req: FastifyRequest): Buffer | undefined {
-  const socket = req.socket as TLSSocket;
-  const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
-  return cert && 'raw' in cert && cert.raw ? cert.raw : undefined;
+/** The client certificate chain of the TLS connection (leaf first), if the device sent one. */
+export function peerCertificates(req: FastifyRequest): Buffer[] | undefined {
+  return peerCertificateChain(req.socket as Partial<TLSSocket>);
 }
 
 /** A device's SAS token from `Authorization`, or its client certificate when there is none. */
@@ -56,7 +55,7 @@ export async function authenticateHttpDevice(auth: DeviceAuth, req: FastifyReque
   const p = req.params as { deviceId: string; moduleId?: string };
   const key = { deviceId: p.deviceId, moduleId: p.moduleId ?? '' };
   const header = req.headers.authorization;
-  return header ? auth.authenticateSas(key, header) : auth.authenticateCertificate(key, peerCertificate(req));
+  return header ? auth.authenticateSas(key, header) : auth.authenticateCertificate(key, peerCertificates(req));
 }
 
 /** Device HTTPS telemetry: one event (raw body, properties as headers) or a batch; 204 once stored. */

@@ -52,43 +52,38 @@ export type GatewayDeps = Omit<GatewayServices, 'attach' | 'detach'>;
  * subscriptions of clean-session-0 clients kept by clientId across reconnects (the SDK never re-subscribes after a
  * token renewal; azure-compat §1.3), and presence.
  */
-export class Gateway implements GatewayServices {
-  readonly hostName: string;
-  readonly auth: DeviceAuth;
-  readonly telemetry: Telemetry;
-  readonly presence: Presence;
-  readonly twins: Twins;
-  readonly bus: Bus;
-  readonly c2d: C2dSource | undefined;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly maxPacketBytes: number;
+export class Gateway {
+  /** What sessions see: the core services and this gateway's bookkeeping. */
+  readonly services: GatewayServices;
   private readonly byClient = new Map<string, MqttSession>();
   private readonly saved = new Map<string, Set<DeviceSubscription>>();
   private readonly all = new Set<MqttSession>();
 
-  constructor(deps: GatewayDeps) {
-    ({ hostName: this.hostName, auth: this.auth, telemetry: this.telemetry, presence: this.presence, twins: this.twins,
-      bus: this.bus, c2d: this.c2d, clock: this.clock, logger: this.logger, maxPacketBytes: this.maxPacketBytes } = deps);
+  constructor(private readonly deps: GatewayDeps) {
+    this.services = {
+      ...deps,
+      attach: (session, principal, claim) => this.attach(session, principal, claim),
+      detach: (session, principal, link) => this.detach(session, principal, link),
+    };
   }
 
-  /** Starts a session on a new connection (TLS socket, WebSocket stream, …). */
-  handle(stream: Duplex, peerCertificate?: Buffer): MqttSession {
-    const session = new MqttSession(stream, this, peerCertificate);
+  /** Starts a session on a new connection (TLS socket, WebSocket stream, …); `peerCertificates` leaf first. */
+  handle(stream: Duplex, peerCertificates?: readonly Buffer[]): MqttSession {
+    const session = new MqttSession(stream, this.services, peerCertificates);
     this.all.add(session);
     stream.once('close', () => this.all.delete(session));
     return session;
   }
 
-  async attach(session: MqttSession, principal: DevicePrincipal, claim: ConnectClaim) {
+  private async attach(session: MqttSession, principal: DevicePrincipal, claim: ConnectClaim) {
     const previous = this.byClient.get(claim.clientId);
     if (previous && previous !== session) previous.close('replaced by a new connection of the same identity (400027)');
     this.byClient.set(claim.clientId, session);
-    const link = new DeviceLink(session, principal, this);
+    const link = new DeviceLink(session, principal, this.services);
     await link.open();
     const kick: KickNotice = { exceptSession: session.id, reason: 'replaced by a new connection of the same identity (400027)' };
-    await this.bus.publish(deviceSubject(principal, 'kick'), encodeJson(kick));
-    await this.presence.connected(principal);
+    await this.deps.bus.publish(deviceSubject(principal, 'kick'), encodeJson(kick));
+    await this.deps.presence.connected(principal);
     let subscriptions: DeviceSubscription[] = [];
     let sessionPresent = false;
     if (claim.clean) this.saved.delete(claim.clientId);
@@ -100,14 +95,14 @@ export class Gateway implements GatewayServices {
     return { link, subscriptions, sessionPresent };
   }
 
-  async detach(session: MqttSession, principal: DevicePrincipal, link: DeviceLink | undefined): Promise<void> {
+  private async detach(session: MqttSession, principal: DevicePrincipal, link: DeviceLink | undefined): Promise<void> {
     const clientId = session.clientId;
     if (clientId && this.byClient.get(clientId) === session) {
       this.byClient.delete(clientId);
       if (link && !session.cleanSession) this.saved.set(clientId, new Set(link.subscriptions));
     }
     await link?.close();
-    await this.presence.disconnected(principal);
+    await this.deps.presence.disconnected(principal);
   }
 
   /** Connected sessions on this node. */

@@ -1,5 +1,6 @@
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { peerCertificateChain } from '../tls/peer-chain.js';
 import type { Gateway } from './gateway.js';
 
 export interface MqttListener {
@@ -19,13 +20,12 @@ function closer(server: Server | NetServer): MqttListener {
 
 /**
  * MQTT over TLS (8883 by default). Client certificates are requested, not required: SAS devices send none, X.509
- * devices are matched by the session against their registered thumbprints.
+ * devices are matched by the session against their registered thumbprints or CAs (the chain they sent goes along).
  */
 export async function listenMqtts(opts: { tls: { cert: string; key: string }; host: string; port: number; gateway: Gateway }): Promise<MqttListener> {
   const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false }, (socket: TLSSocket) => {
     socket.setNoDelay(true);
-    const peer = socket.getPeerCertificate(false);
-    opts.gateway.handle(socket, peer && 'raw' in peer && peer.raw ? peer.raw : undefined);
+    opts.gateway.handle(socket, peerCertificateChain(socket));
   });
   server.on('tlsClientError', () => {});
   await listen(server, opts.host, opts.port);

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { peerCertificateChain } from '../tls/peer-chain.js';
 import type { Gateway } from './gateway.js';
 
 const PATH = '/$iothub/websocket';
@@ -24,9 +25,7 @@ export function attachMqttWebSocket(server: Server, gateway: Gateway): { close()
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
-      const tls = req.socket as TLSSocket;
-      const peer = typeof tls.getPeerCertificate === 'function' ? tls.getPeerCertificate(false) : undefined;
-      gateway.handle(stream, peer && 'raw' in peer && peer.raw ? peer.raw : undefined);
+      gateway.handle(stream, peerCertificateChain(req.socket as Partial<TLSSocket>));
     });
   });
   return { close: () => { for (const c of wss.clients) c.terminate(); wss.close(); } };

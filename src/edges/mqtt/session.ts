@@ -64,7 +64,7 @@ export class MqttSession {
   private expiryTimer: NodeJS.Timeout | undefined;
   private log: Logger;
 
-  constructor(private readonly stream: Duplex, private readonly services: GatewayServices, private readonly peerCertificate?: Buffer) {
+  constructor(private readonly stream: Duplex, private readonly services: GatewayServices, private readonly peerCertificates?: readonly Buffer[]) {
     this.log = services.logger.child({ session: this.id });
     this.parser.on('packet', (p) => this.onPacket(p));
     this.parser.on('error', (err) => {
@@ -166,7 +166,7 @@ export class MqttSession {
     try {
       const principal = claim.password !== undefined
         ? await this.services.auth.authenticateSas(claim.key, claim.password)
-        : await this.services.auth.authenticateCertificate(claim.key, this.peerCertificate);
+        : await this.services.auth.authenticateCertificate(claim.key, this.peerCertificates);
       if (this.closed) return;
       const { link, subscriptions, sessionPresent } = await this.services.attach(this, principal, claim);
       if (this.closed) { await this.services.detach(this, principal, link); return; }

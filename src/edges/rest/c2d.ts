@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { CloudToDevice, DeviceBoundMessage, OutgoingMessage } from '../../core/c2d/index.js';
 import type { DeviceAuth } from '../../core/devices/index.js';
 import type { IdentityKey } from '../../ports/store/index.js';
+import { peerCertificateChain } from '../tls/peer-chain.js';
 
 /** Sending, purging and reading feedback need ServiceConnect, as in IoT Hub. */
 const SERVICE = { rights: ['ServiceConnect'] } as const;
@@ -17,15 +18,15 @@ const PLAIN_VALUE = /^[\x20-\x7e]*$/;
  * client certificate when there is no Authorization header); throws a CorralError (401003) when they do not hold.
  */
 export type AuthenticateDevice = (
-  authorizationHeader: string | undefined, deviceId: string, moduleId: string, clientCertificate?: Buffer,
+  authorizationHeader: string | undefined, deviceId: string, moduleId: string, clientCertificates?: readonly Buffer[],
 ) => Promise<void>;
 
 /** Device routes' authentication by DeviceAuth: the SAS token when there is one, else the client certificate. */
 export function authenticateWith(auth: DeviceAuth): AuthenticateDevice {
-  return async (authorizationHeader, deviceId, moduleId, clientCertificate) => {
+  return async (authorizationHeader, deviceId, moduleId, clientCertificates) => {
     const key = { deviceId, moduleId };
     if (authorizationHeader) await auth.authenticateSas(key, authorizationHeader);
-    else await auth.authenticateCertificate(key, clientCertificate);
+    else await auth.authenticateCertificate(key, clientCertificates);
   };
 }
 
@@ -138,9 +139,8 @@ export function registerDeviceC2dRoutes(app: FastifyInstance, deps: { c2d: Cloud
   const { c2d, authenticateDevice } = deps;
   const authenticated = async (req: FastifyRequest): Promise<IdentityKey> => {
     const key = keyOf(req);
-    const socket = req.raw.socket as Partial<TLSSocket>;
-    const certificate = socket.getPeerCertificate?.()?.raw;
-    await authenticateDevice(header(req, 'authorization'), key.deviceId, key.moduleId, certificate);
+    const certificates = peerCertificateChain(req.raw.socket as Partial<TLSSocket>);
+    await authenticateDevice(header(req, 'authorization'), key.deviceId, key.moduleId, certificates);
     return key;
   };
   withRawBodies(app, (scope) => {

@@ -52,7 +52,7 @@ export class NatsBus implements Bus {
     try {
       return new NatsBus(await connect(options));
     } catch (err) {
-      throw new BusError(`cannot connect to NATS at ${redact(url)}: ${thrownMessage(err)}`, { cause: err });
+      throw new BusError(`cannot connect to NATS at ${redactUrl(url)}: ${thrownMessage(err)}`, { cause: err });
     }
   }
 
@@ -217,7 +217,7 @@ function asBusError(operation: string, err: unknown): BusError {
 }
 
 /** The URL without its password, for messages. */
-function redact(url: string): string {
+export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
