@@ -170,6 +170,26 @@ for (const transport of ['mqtt', 'mqttws'] as Transport[]) {
   });
 }
 
+test('a method call with connectTimeoutInSeconds waits for the device to come online', async () => {
+  const cs = await createDevice(hub, 'late-riser');
+  const call = service.invokeDeviceMethod('late-riser', { methodName: 'wake', payload: 1, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 10 });
+  const client = await openDevice(cs, 'mqtt');
+  try {
+    client.onDeviceMethod('wake', (_req, res) => void res.send(200, 'awake'));
+    const r = await call;
+    assert.deepEqual(r.result, { status: 200, payload: 'awake' });
+  } finally {
+    await client.close();
+  }
+});
+
+test('method arguments outside IoT Hub limits are refused with ArgumentError', async () => {
+  await createDevice(hub, 'limits');
+  await assert.rejects(service.invokeDeviceMethod('limits', { methodName: 'x', payload: null, responseTimeoutInSeconds: 301 }), { name: 'ArgumentError' });
+  await assert.rejects(service.invokeDeviceMethod('limits', { methodName: 'x', payload: 'y'.repeat(130 * 1024), responseTimeoutInSeconds: 5 }), { name: 'ArgumentError' });
+  await assert.rejects(service.invokeDeviceMethod('nobody-here', { methodName: 'x', payload: null, responseTimeoutInSeconds: 5 }), { name: 'DeviceNotFoundError' });
+});
+
 test('a device with a wrong key is refused as unauthorized', async () => {
   const cs = await createDevice(hub, 'wrong-key');
   const bad = cs.replace(/SharedAccessKey=.*/, `SharedAccessKey=${Buffer.alloc(32, 9).toString('base64')}`);

@@ -1,6 +1,6 @@
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { peerCertificateChain } from '../tls/peer-chain.js';
+import { DEVICE_TLS_OPTIONS, peerCertificateChain } from '../tls/peer-chain.js';
 import type { Gateway } from './gateway.js';
 
 export interface MqttListener {
@@ -23,7 +23,7 @@ function closer(server: Server | NetServer): MqttListener {
  * devices are matched by the session against their registered thumbprints or CAs (the chain they sent goes along).
  */
 export async function listenMqtts(opts: { tls: { cert: string; key: string }; host: string; port: number; gateway: Gateway }): Promise<MqttListener> {
-  const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false }, (socket: TLSSocket) => {
+  const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, ...DEVICE_TLS_OPTIONS }, (socket: TLSSocket) => {
     socket.setNoDelay(true);
     opts.gateway.handle(socket, peerCertificateChain(socket));
   });

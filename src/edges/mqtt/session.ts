@@ -101,9 +101,17 @@ export class MqttSession {
       this.close('internal error encoding a packet');
       return false;
     }
+    // Packets written in one turn of the event loop (the PUBACKs of one EventLog commit, say) leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => { this.corked = false; this.stream.uncork(); });
+    }
     this.stream.write(bytes);
     return true;
   }
+
+  private corked = false;
 
   /** Runs a packet handler; whatever it throws closes this connection only. */
   private run(what: string, work: Promise<void>): void {
@@ -120,6 +128,8 @@ export class MqttSession {
     clearTimeout(this.keepAliveTimer);
     clearTimeout(this.expiryTimer);
     this.log.debug({ reason }, 'device connection closed');
+    // What was written this turn (a refusing CONNACK, say) still goes out before the close.
+    if (this.corked) { this.corked = false; this.stream.uncork(); }
     this.stream.destroy();
     const principal = this.principal;
     if (principal) this.detached = this.services.detach(this, principal, this.link).catch((err: unknown) => this.log.warn({ err }, 'detach failed'));

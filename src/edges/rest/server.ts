@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Right, ServiceAccess, ServicePrincipal } from '../../core/access/index.js';
 import { ArgumentInvalid, RouteNotFound, Throttled } from '../../core/errors/index.js';
 import type { Logger } from '../../observability/logger.js';
+import { DEVICE_TLS_OPTIONS } from '../tls/peer-chain.js';
 import { toWireError } from './wire-errors.js';
 
 declare module 'fastify' {
@@ -51,7 +52,7 @@ function makeThrottle(perSecond: number): (policy: string) => void {
  */
 export function createRestServer(opts: RestServerOptions): FastifyInstance {
   const app = Fastify({
-    https: { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false },
+    https: { cert: opts.tls.cert, key: opts.tls.key, ...DEVICE_TLS_OPTIONS },
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
     bodyLimit: opts.maxBodyBytes,
     loggerInstance: opts.logger.child({ edge: 'rest' }) as FastifyBaseLogger,

@@ -1,4 +1,13 @@
+import { constants } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+
+/**
+ * TLS server options for listeners devices reach: client certificates requested, not required (SAS devices send
+ * none; azure-compat §1.2), and no session tickets. A resumed session keeps the client's leaf certificate but not the
+ * intermediates it sent, so a device signed by an intermediate would be refused on its second connection (node's
+ * https agent resumes by default); without tickets every connection is a full handshake carrying the whole chain.
+ */
+export const DEVICE_TLS_OPTIONS = { requestCert: true, rejectUnauthorized: false, secureOptions: constants.SSL_OP_NO_TICKET } as const;
 
 /** A bound on the certificates taken from one handshake (the core walks at most ten). */
 const MAX_CERTIFICATES = 10;
