@@ -7,6 +7,7 @@ import { disposeHub, startHub, type RunningHub } from '../support/hub-process.js
 import { DeviceClient, Message, Mqtt } from '../support/devices.js';
 import { eventually } from '../support/eventually.js';
 import { serviceCall } from '../support/rest.js';
+import { connected, createRawDevice } from '../support/mqtt-raw.js';
 import { requireNats, requirePostgres, skipReason } from '../support/services.js';
 
 // Two hub processes on one PostgreSQL database and one NATS: a device connected to node 1 is reached from node 2.
@@ -38,7 +39,7 @@ after(async () => {
   await c.end();
 });
 
-test('a device on node 1 gets a method call, a desired patch and a C2D message made through node 2, and is cut off within 1 s when node 2 disables it', { skip }, async () => {
+test('a device on node 1 gets a method call, a desired patch and a C2D message made through node 2', { skip }, async () => {
   assert.equal(node1.info.connectionStrings.service.split('SharedAccessKey=')[1], node2.info.connectionStrings.service.split('SharedAccessKey=')[1], 'the nodes share policies');
   const registry2 = iothub.Registry.fromConnectionString(node2.info.connectionStrings.iothubowner);
   const service2 = iothub.Client.fromConnectionString(node2.info.connectionStrings.service);
@@ -62,14 +63,19 @@ test('a device on node 1 gets a method call, a desired patch and a C2D message m
     assert.equal(sent.status, 200, sent.text);
     assert.equal(await c2d, 'via node 2');
     assert.equal((await registry2.get('roamer')).responseBody.connectionState, 'Connected');
-
-    const t0 = Date.now();
-    await registry2.update({ deviceId: 'roamer', status: 'disabled' });
-    await eventually(async () => assert.equal((await registry2.get('roamer')).responseBody.connectionState, 'Disconnected'), 1000, 10);
-    assert.ok(Date.now() - t0 < 1000, `cut off after ${Date.now() - t0} ms`);
-    // Let the SDK's retries succeed again, so it can close cleanly instead of retrying for minutes.
-    await registry2.update({ deviceId: 'roamer', status: 'enabled' });
   } finally {
     await device.close();
   }
+});
+
+test('disabling a device through node 2 closes its connection on node 1 within 1 s', { skip }, async () => {
+  // A raw client: the SDK would retry a refused reconnect for minutes; here the hub's close is the whole story.
+  const creds = await createRawDevice(node2, 'to-be-cut');
+  const client = await connected(node1, { ...creds, hostName: NODE1 });
+  const registry2 = iothub.Registry.fromConnectionString(node2.info.connectionStrings.iothubowner);
+  const t0 = Date.now();
+  await registry2.update({ deviceId: 'to-be-cut', status: 'disabled' });
+  const closedAt = await client.closed;
+  assert.ok(closedAt - t0 < 1000, `cut off after ${closedAt - t0} ms`);
+  await eventually(async () => assert.equal((await registry2.get('to-be-cut')).responseBody.connectionState, 'Disconnected'), 1000, 10);
 });
