@@ -5,7 +5,7 @@ import { newTwin } from '../twins/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
 import {
-  mutateIdentity, type IdentityCounts, type IdentityKey, type IdentityRecord, type Store,
+  mutateIdentity, type IdentityCounts, type IdentityKey, type IdentityRecord, type Store, type TwinState,
 } from '../../ports/store/index.js';
 import { validateDeviceId, validateModuleId } from './ids.js';
 import type { Bus } from '../../ports/bus/index.js';
@@ -50,8 +50,8 @@ export function checkKey(key: IdentityKey): IdentityKey {
 export class Registry {
   constructor(private readonly deps: RegistryDeps) {}
 
-  /** A new identity record from a spec (keys generated when not given), not yet stored. */
-  build(key: IdentityKey, spec: IdentitySpec): IdentityRecord {
+  /** A new identity record from a spec (keys generated when not given) and an optional twin, not yet stored. */
+  build(key: IdentityKey, spec: IdentitySpec, twin?: TwinState): IdentityRecord {
     const nowMs = this.deps.clock.now();
     const now = isoTime(nowMs);
     const creds = this.credentials(spec, undefined);
@@ -77,7 +77,7 @@ export class Registry {
       connectionStateUpdatedTime: NEVER,
       lastActivityTime: NEVER,
       c2dCount: 0,
-      twin: newTwin(now),
+      twin: twin ?? newTwin(now),
       rev: 1,
     };
   }

@@ -5,7 +5,7 @@ import type { KeyRing } from '../../ports/keyring/index.js';
 import type { IdentityKey, IdentityRecord, ImportSession, Store } from '../../ports/store/index.js';
 import { parseBulkItem, type BulkItem } from './bulk.js';
 import type { Registry } from './registry.js';
-import { checkTwinSections, replaceTwinSections } from '../twins/index.js';
+import { checkTwinSections, newTwin, replaceTwinSections } from '../twins/index.js';
 import { authenticationView } from './views.js';
 
 /** One bad line of an import: its 1-based number and what was wrong with it. */
@@ -135,8 +135,10 @@ export class RegistryTransfer {
     const now = isoTime(this.deps.clock.now());
     const records = state.upserts.map((item): IdentityRecord => {
       const current = byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`);
-      const base = current ? this.deps.registry.rebuild(current, item.spec) : this.deps.registry.build(item.key, item.spec);
-      return item.twin ? { ...base, twin: replaceTwinSections(base.twin, item.twin, now, this.deps.limits) } : base;
+      // The line's twin was checked when it was read (so its errors name the line): not checked again here.
+      if (!current) return this.deps.registry.build(item.key, item.spec, item.twin && replaceTwinSections(newTwin(now), item.twin, now, this.deps.limits, true));
+      const base = this.deps.registry.rebuild(current, item.spec);
+      return item.twin ? { ...base, twin: replaceTwinSections(base.twin, item.twin, now, this.deps.limits, true) } : base;
     });
     await session.stage(records, state.deletes);
     state.upserts = [];

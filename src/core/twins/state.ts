@@ -64,29 +64,31 @@ export function replaceTwin(twin: TwinState, change: TwinChange, nowIso: string,
 
 /**
  * Replaces each section given (tags, desired, reported: registry import) after checking it against IoT Hub's
- * rules and limits; each replaced property section moves its `$version` once, the twin version once.
+ * rules and limits (skipped when `checked`: the caller ran checkTwinSections on exactly these sections); each
+ * replaced property section moves its `$version` once, the twin version once.
  */
 export function replaceTwinSections(
   twin: TwinState, s: { tags?: JsonObject; desired?: JsonObject; reported?: JsonObject }, nowIso: string, limits: TwinLimits,
+  checked = false,
 ): TwinState {
   if (!s.tags && !s.desired && !s.reported) return twin;
   let { tags, desired, desiredMeta, desiredVersion, reported, reportedMeta, reportedVersion } = twin;
   if (s.tags) {
-    validateTwinValue(s.tags, 'tags', limits.maxDepth);
+    if (!checked) validateTwinValue(s.tags, 'tags', limits.maxDepth);
     tags = withoutNulls(s.tags);
-    checkSectionSize(tags, 'tags', limits.tagsBytes);
+    if (!checked) checkSectionSize(tags, 'tags', limits.tagsBytes);
   }
   if (s.desired) {
     desired = withoutNulls(stripSystemKeys(s.desired));
-    validateTwinValue(desired, 'properties.desired', limits.maxDepth);
-    checkSectionSize(desired, 'properties.desired', limits.desiredBytes);
+    if (!checked) validateTwinValue(desired, 'properties.desired', limits.maxDepth);
+    if (!checked) checkSectionSize(desired, 'properties.desired', limits.desiredBytes);
     desiredVersion = twin.desiredVersion + 1;
     desiredMeta = metadataFor(desired, { $lastUpdated: nowIso, $lastUpdatedVersion: desiredVersion });
   }
   if (s.reported) {
     reported = withoutNulls(stripSystemKeys(s.reported));
-    validateTwinValue(reported, 'properties.reported', limits.maxDepth);
-    checkSectionSize(reported, 'properties.reported', limits.reportedBytes);
+    if (!checked) validateTwinValue(reported, 'properties.reported', limits.maxDepth);
+    if (!checked) checkSectionSize(reported, 'properties.reported', limits.reportedBytes);
     reportedVersion = twin.reportedVersion + 1;
     reportedMeta = metadataFor(reported, { $lastUpdated: nowIso });
   }
