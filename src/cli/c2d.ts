@@ -1,11 +1,10 @@
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { loadClientConfig } from '../config/index.js';
-import { CliError, HubClient, resolveCredentials } from './client.js';
+import { CliError, CONNECTION_OPTIONS, runVerbs, type HubClient } from './client.js';
 import { print, type OutputFormat } from './output.js';
 
 const OPTIONS = {
-  'connection-string': { type: 'string' }, data: { type: 'string' }, output: { type: 'string', short: 'o' },
+  ...CONNECTION_OPTIONS,
   module: { type: 'string' }, body: { type: 'string' }, ack: { type: 'string' }, property: { type: 'string', multiple: true },
   'ttl-seconds': { type: 'string' }, 'message-id': { type: 'string' }, 'correlation-id': { type: 'string' },
   'content-type': { type: 'string' },
@@ -69,15 +68,5 @@ async function run(client: HubClient, verb: string, pos: string[], v: Values, ou
 
 /** `corral c2d send|purge|feedback …` over the service REST API. */
 export async function c2d(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
-  if (v.output && v.output !== 'table' && v.output !== 'json') throw new CliError(`--output must be json or table, got ${v.output}`);
-  const out: OutputFormat = v.output === 'table' ? 'table' : 'json';
-  const client = new HubClient(resolveCredentials(loadClientConfig(v)));
-  try {
-    const [verb = '', ...pos] = positionals;
-    await run(client, verb, pos, v, out);
-    return 0;
-  } finally {
-    client.close();
-  }
+  return runVerbs(args, OPTIONS, run);
 }

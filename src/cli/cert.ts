@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadClientConfig } from '../config/index.js';
-import { CliError, HubClient, resolveCredentials } from './client.js';
+import { CliError, CONNECTION_OPTIONS, runVerbs, type HubClient } from './client.js';
 import { print, type OutputFormat } from './output.js';
 
 const OPTIONS = {
-  'connection-string': { type: 'string' }, data: { type: 'string' }, output: { type: 'string', short: 'o' },
+  ...CONNECTION_OPTIONS,
   etag: { type: 'string' },
 } as const;
 
@@ -79,15 +78,5 @@ async function run(client: HubClient, verb: string, pos: string[], v: Values, ou
 
 /** `corral cert add|list|show|delete|verification-code|verify …`: the hub's X.509 CA certificates. */
 export async function cert(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
-  if (v.output && v.output !== 'table' && v.output !== 'json') throw new CliError(`--output must be json or table, got ${v.output}`);
-  const out: OutputFormat = v.output === 'table' ? 'table' : 'json';
-  const client = new HubClient(resolveCredentials(loadClientConfig(v)));
-  try {
-    const [verb = '', ...pos] = positionals;
-    await run(client, verb, pos, v, out);
-    return 0;
-  } finally {
-    client.close();
-  }
+  return runVerbs(args, OPTIONS, run);
 }

@@ -3,7 +3,9 @@ import { request, Agent } from 'node:https';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buildSasToken } from '../core/access/index.js';
-import type { ClientConfig } from '../config/index.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadClientConfig, type ClientConfig } from '../config/index.js';
+import type { OutputFormat } from './output.js';
 
 /** A service connection string's parts; `HostName` may carry `:port` for the CLI (the Azure SDKs cannot). */
 export interface ServiceCredentials {
@@ -97,5 +99,34 @@ export class HubClient {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** The flags every admin verb takes: how to reach the hub, and the output format. */
+export const CONNECTION_OPTIONS = {
+  'connection-string': { type: 'string' }, data: { type: 'string' }, output: { type: 'string', short: 'o' },
+} as const;
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true }>>['values'];
+
+/**
+ * Parses a noun's arguments, opens a client to the hub (connection string, env or data dir) and runs `verbs` with
+ * the verb, its positionals, the flags and the output format; the client is closed however it ends.
+ */
+export async function runVerbs<O extends ParseArgsOptionsConfig>(
+  args: string[], options: O,
+  verbs: (client: HubClient, verb: string, positionals: string[], values: ParsedValues<O>, out: OutputFormat) => Promise<void>,
+): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+  const v = values as ParsedValues<O> & { output?: string; 'connection-string'?: string; data?: string };
+  if (v.output && v.output !== 'table' && v.output !== 'json') throw new CliError(`--output must be json or table, got ${v.output}`);
+  const client = new HubClient(resolveCredentials(loadClientConfig(v)));
+  try {
+    const [verb = '', ...rest] = positionals;
+    await verbs(client, verb, rest, v, v.output === 'table' ? 'table' : 'json');
+    return 0;
+  } finally {
+    client.close();
   }
 }

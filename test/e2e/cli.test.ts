@@ -78,11 +78,11 @@ test('twin show and update (merge, replace, stale etag refused)', async () => {
   const stale = await corral(['twin', 'update', 'cli-twin', '--tags', '{"x":1}', '--etag', t1.etag, '--data', hub.dataDir]);
   assert.equal(stale.code, 1);
   assert.match(stale.stderr, /412: ErrorCode:PreconditionFailed/);
-  const t3 = await ok(['twin', 'update', 'cli-twin', '--replace', '--tags', '{"only":true}']) as { tags: unknown; properties: { desired: Record<string, unknown> } };
-  assert.deepEqual(t3.tags, { only: true });
+  const t3 = await ok(['twin', 'update', 'cli-twin', '--replace', '--tags', '{"replaced":true}']) as { tags: unknown; properties: { desired: Record<string, unknown> } };
+  assert.deepEqual(t3.tags, { replaced: true });
   assert.equal(t3.properties.desired.interval, undefined);
   const shown = await ok(['twin', 'show', 'cli-twin']) as { deviceId: string; tags: unknown };
-  assert.deepEqual(shown.tags, { only: true });
+  assert.deepEqual(shown.tags, { replaced: true });
 });
 
 test('policy list and stats', async () => {

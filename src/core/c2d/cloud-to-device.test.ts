@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { CorralError } from '../errors/index.js';
 import { Registry, parseIdentitySpec } from '../identity/index.js';
 import { InProcessBus } from '../../ports/bus/in-process/index.js';
 import { ManualClock } from '../../ports/clock/index.js';
@@ -12,6 +11,7 @@ import { AesGcmKeyRing } from '../../ports/keyring/index.js';
 import type { IdentityKey } from '../../ports/store/index.js';
 import { SqliteStore } from '../../ports/store/sqlite/index.js';
 import { CloudToDevice, IOT_HUB_C2D_LIMITS, c2dSubject, startC2dSweeper, type C2dLimits, type OutgoingMessage } from './index.js';
+import { rejectsWith } from '../../../test/support/assertions.js';
 
 const D1: IdentityKey = { deviceId: 'd1', moduleId: '' };
 const M1: IdentityKey = { deviceId: 'd1', moduleId: 'm1' };
@@ -35,15 +35,6 @@ async function setup(t: TestContext, limits: Partial<C2dLimits> = {}, file = ':m
 
 async function withDevices(registry: Registry, ...keys: IdentityKey[]): Promise<void> {
   for (const k of keys) await registry.create(k, parseIdentitySpec({}));
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: number, pattern?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof CorralError, `expected a CorralError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (pattern) assert.match(err.message, pattern);
-    return true;
-  });
 }
 
 test('send queues a message that receive hands out locked, with its properties, and publishes a wake-up', async (t) => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { CorralError } from '../errors/index.js';
 import { ManualClock } from '../../ports/clock/index.js';
 import { SqliteStore } from '../../ports/store/sqlite/index.js';
 import { daysFromNow, issueCa, issueCert, type TestCert } from '../../../test/support/x509.js';
 import { CaCertificates } from './index.js';
+import { rejectsWith } from '../../../test/support/assertions.js';
 
 async function setup(t: TestContext) {
   const store = SqliteStore.open(':memory:');
@@ -12,15 +12,6 @@ async function setup(t: TestContext) {
   t.after(() => store.close());
   const clock = new ManualClock(Date.now());
   return { store, clock, certificates: new CaCertificates({ store, clock }) };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: number, pattern?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof CorralError, `expected a CorralError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (pattern) assert.match(err.message, pattern);
-    return true;
-  });
 }
 
 const root = issueCa('Corral Test Root');
