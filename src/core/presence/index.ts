@@ -14,6 +14,8 @@ const ACTIVITY_WRITE_MS = 1000;
 export class Presence {
   private readonly local = new Map<string, number>();
   private readonly lastActivityWrite = new Map<string, number>();
+  /** When this node last wrote Connected for an identity. */
+  private readonly connectedAt = new Map<string, string>();
 
   constructor(private readonly deps: { store: Store; eventLog: EventLog; clock: Clock }) {}
 
@@ -29,7 +31,10 @@ export class Presence {
     if (n > 0) { this.local.set(id, n); return; }
     this.local.delete(id);
     this.lastActivityWrite.delete(id);
-    await this.write(p, 'Disconnected');
+    const since = this.connectedAt.get(id);
+    this.connectedAt.delete(id);
+    // Only if no node (this one included) wrote a newer state: a device that moved to another node stays Connected.
+    await this.write(p, 'Disconnected', since);
   }
 
   /** Notes traffic from a device; the registry hears of it at most once a second per device. */
@@ -46,10 +51,12 @@ export class Presence {
     return this.local.size;
   }
 
-  private async write(p: DevicePrincipal, state: 'Connected' | 'Disconnected'): Promise<void> {
+  private async write(p: DevicePrincipal, state: 'Connected' | 'Disconnected', onlyIfStateUpdatedAt?: string): Promise<void> {
     const now = this.deps.clock.now();
     const at = isoTime(now);
-    await this.deps.store.identities.updatePresence(p, { connectionState: state, connectionStateUpdatedTime: at, lastActivityTime: at });
+    const written = await this.deps.store.identities.updatePresence(p, { connectionState: state, connectionStateUpdatedTime: at, lastActivityTime: at, onlyIfStateUpdatedAt });
+    if (state === 'Connected') this.connectedAt.set(keyText(p), at);
+    if (!written) return;
     await this.deps.eventLog.append([{
       kind: 'connectionState', deviceId: p.deviceId, moduleId: p.moduleId, enqueuedTimeMs: now,
       properties: { 'iothub-message-schema': state === 'Connected' ? 'deviceConnectedStateNotification' : 'deviceDisconnectedStateNotification', 'iothub-connection-auth-generation-id': p.generationId },

@@ -57,6 +57,19 @@ export function presenceCases(it: Case): void {
     assert.equal(await store.identities.updatePresence(D1, {}), true);
   });
 
+  it('updatePresence with onlyIfStateUpdatedAt writes only while the stored state time is that one', async (store) => {
+    await store.identities.insert(identityRecord('d1'));
+    const t1 = '2026-01-01T00:00:01.000Z';
+    const t2 = '2026-01-01T00:00:02.000Z';
+    assert.equal(await store.identities.updatePresence(D1, { connectionState: 'Connected', connectionStateUpdatedTime: t1 }), true);
+    // Another node took the device over at t2; the first node's late Disconnected must not land.
+    assert.equal(await store.identities.updatePresence(D1, { connectionState: 'Connected', connectionStateUpdatedTime: t2 }), true);
+    assert.equal(await store.identities.updatePresence(D1, { connectionState: 'Disconnected', connectionStateUpdatedTime: '2026-01-01T00:00:03.000Z', onlyIfStateUpdatedAt: t1 }), false);
+    assert.equal((await store.identities.get(D1))?.connectionState, 'Connected');
+    assert.equal(await store.identities.updatePresence(D1, { connectionState: 'Disconnected', connectionStateUpdatedTime: '2026-01-01T00:00:04.000Z', onlyIfStateUpdatedAt: t2 }), true);
+    assert.equal((await store.identities.get(D1))?.connectionState, 'Disconnected');
+  });
+
   it('replace leaves presence and the C2D count as stored', async (store) => {
     const r = identityRecord('d1');
     await store.identities.insert(r);

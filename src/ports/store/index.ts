@@ -99,6 +99,8 @@ export interface PresenceUpdate {
   readonly connectionState?: ConnectionState;
   readonly connectionStateUpdatedTime?: string;
   readonly lastActivityTime?: string;
+  /** Write only if the stored connectionStateUpdatedTime is still this (nobody changed the state since). */
+  readonly onlyIfStateUpdatedAt?: string;
 }
 
 export interface IdentityStore {

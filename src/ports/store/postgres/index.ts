@@ -159,9 +159,10 @@ class PostgresIdentities implements IdentityStore {
     set('connection_state', p.connectionState);
     set('connection_state_updated_time', p.connectionStateUpdatedTime);
     set('last_activity_time', p.lastActivityTime);
+    const guard = p.onlyIfStateUpdatedAt === undefined ? '' : ` AND connection_state_updated_time = $${args.push(p.onlyIfStateUpdatedAt)}`;
     const sql = sets.length === 0
-      ? 'SELECT 1 FROM identities WHERE device_id = $1 AND module_id = $2'
-      : `UPDATE identities SET ${sets.join(', ')} WHERE device_id = $1 AND module_id = $2`;
+      ? `SELECT 1 FROM identities WHERE device_id = $1 AND module_id = $2${guard}`
+      : `UPDATE identities SET ${sets.join(', ')} WHERE device_id = $1 AND module_id = $2${guard}`;
     return (await this.pool.query(sql, args)).rowCount === 1;
   }
 

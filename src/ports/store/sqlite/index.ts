@@ -126,10 +126,12 @@ class SqliteIdentities implements IdentityStore {
     if (p.connectionStateUpdatedTime !== undefined) { sets.push('connection_state_updated_time = ?'); args.push(p.connectionStateUpdatedTime); }
     if (p.lastActivityTime !== undefined) { sets.push('last_activity_time = ?'); args.push(p.lastActivityTime); }
     if (sets.length === 0) return this.stmts.revOf.get(key.deviceId, key.moduleId) !== undefined;
-    const sql = `UPDATE identities SET ${sets.join(', ')} WHERE device_id = ? AND module_id = ?`;
+    const guard = p.onlyIfStateUpdatedAt === undefined ? '' : ' AND connection_state_updated_time = ?';
+    const sql = `UPDATE identities SET ${sets.join(', ')} WHERE device_id = ? AND module_id = ?${guard}`;
     let stmt = this.presenceUpdates.get(sql);
     if (!stmt) this.presenceUpdates.set(sql, stmt = this.db.prepare(sql));
-    return stmt.run(...args, key.deviceId, key.moduleId).changes === 1;
+    const where = p.onlyIfStateUpdatedAt === undefined ? [key.deviceId, key.moduleId] : [key.deviceId, key.moduleId, p.onlyIfStateUpdatedAt];
+    return stmt.run(...args, ...where).changes === 1;
   }
 
   async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
