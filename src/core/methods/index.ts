@@ -63,9 +63,6 @@ export class Methods {
 
   async invoke(key: IdentityKey, body: unknown): Promise<MethodResult> {
     const call = parseMethodCall(body);
-    if (!(await this.deps.store.identities.get(key))) {
-      throw key.moduleId ? new ModuleNotFound(key.deviceId, key.moduleId) : new DeviceNotFound(key.deviceId);
-    }
     const request = encodeJson({ methodName: call.methodName, payload: call.payload, timeoutMs: call.responseTimeoutInSeconds * 1000 } satisfies MethodRequestMessage);
     const subject = deviceSubject(key, 'method');
     const ask = async (): Promise<MethodResult | undefined> => {
@@ -78,12 +75,22 @@ export class Methods {
         throw mapRemote(err, key, call);
       }
     };
+    // A device that answers exists: the registry is read only when nobody serves its method subject.
     if (call.connectTimeoutInSeconds === 0) {
       const result = await ask();
-      if (!result) throw new DeviceNotOnline(key.deviceId);
-      return result;
+      if (result) return result;
+      await this.checkExists(key);
+      throw new DeviceNotOnline(key.deviceId);
     }
+    await this.checkExists(key);
     return this.askWhenOnline(key, call.connectTimeoutInSeconds * 1000, ask);
+  }
+
+  /** 404001 for an identity the registry does not hold (else the caller answers 404103). */
+  private async checkExists(key: IdentityKey): Promise<void> {
+    if (!(await this.deps.store.identities.get(key))) {
+      throw key.moduleId ? new ModuleNotFound(key.deviceId, key.moduleId) : new DeviceNotFound(key.deviceId);
+    }
   }
 
   /** Asks now, and again each time the identity announces it listens for methods, until `waitMs` has passed. */
