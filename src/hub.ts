@@ -112,7 +112,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     const presence = new Presence({ store, eventLog, clock });
     const gateway = new Gateway({
       hostName: config.hostName, clock, logger: logger.child({ edge: 'mqtt' }), bus, twins, c2d: mqttC2dSource(c2d),
-      auth: deviceAuth, telemetry, presence, maxPacketBytes: config.limits.maxMessageBytes + 64 * 1024,
+      auth: deviceAuth, telemetry, presence, sessions: store.mqttSessions, maxPacketBytes: config.limits.maxMessageBytes + 64 * 1024,
     });
 
     const rest: FastifyInstance = createRestServer({

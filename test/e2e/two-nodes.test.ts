@@ -7,7 +7,7 @@ import { disposeHub, startHub, type RunningHub } from '../support/hub-process.js
 import { DeviceClient, Message, Mqtt } from '../support/devices.js';
 import { eventually } from '../support/eventually.js';
 import { serviceCall } from '../support/rest.js';
-import { connected, createRawDevice } from '../support/mqtt-raw.js';
+import { connected, createRawDevice, rawConnect } from '../support/mqtt-raw.js';
 import { requireNats, requirePostgres, skipReason } from '../support/services.js';
 
 // Two hub processes on one PostgreSQL database and one NATS: a device connected to node 1 is reached from node 2.
@@ -78,4 +78,30 @@ test('disabling a device through node 2 closes its connection on node 1 within 1
   const closedAt = await client.closed;
   assert.ok(closedAt - t0 < 1000, `cut off after ${closedAt - t0} ms`);
   await eventually(async () => assert.equal((await registry2.get('to-be-cut')).responseBody.connectionState, 'Disconnected'), 1000, 10);
+});
+
+test('subscriptions kept for a clean-session-0 client follow it to another node (no SUBSCRIBE after the reconnect)', { skip }, async () => {
+  const creds = await createRawDevice(node2, 'wanderer');
+  const first = await connected(node1, { ...creds, hostName: NODE1 });
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$iothub/methods/POST/#', qos: 0 }] });
+  await first.next('suback');
+  first.send({ cmd: 'disconnect' });
+  await first.closed;
+  const { client: second, connack } = await rawConnect(node2, { ...creds, hostName: NODE2 });
+  try {
+    assert.equal(connack.returnCode, 0);
+    assert.equal(connack.sessionPresent, true);
+    const service1 = iothub.Client.fromConnectionString(node1.info.connectionStrings.service);
+    const call = eventually(async () => {
+      const r = await service1.invokeDeviceMethod('wanderer', { methodName: 'hello', payload: null, responseTimeoutInSeconds: 5 });
+      assert.deepEqual(r.result, { status: 200, payload: { from: 'node 2' } });
+    });
+    const request = await second.next('publish');
+    const rid = /\$rid=([^&]+)/.exec(request.topic)?.[1];
+    assert.match(request.topic, /^\$iothub\/methods\/POST\/hello\//);
+    second.send({ cmd: 'publish', topic: `$iothub/methods/res/200/?$rid=${rid}`, payload: Buffer.from('{"from":"node 2"}'), qos: 0, retain: false, dup: false });
+    await call;
+  } finally {
+    second.destroy();
+  }
 });

@@ -62,9 +62,11 @@ export class DeviceLink {
     return this.subs;
   }
 
-  async subscribe(sub: DeviceSubscription): Promise<void> {
+  /** `restoring`: a kept subscription coming back on connect, already stored as it is. */
+  async subscribe(sub: DeviceSubscription, restoring = false): Promise<void> {
     if (this.subs.has(sub) || this.closed) return;
     this.subs.add(sub);
+    if (!restoring) await this.services.saveSubscriptions(this.session, this.subs);
     if (sub === 'methods') {
       this.stopServing = await this.services.bus.serve(deviceSubject(this.principal, 'method'), (data) => this.invoke(decodeJson<MethodRequestMessage>(data)));
       await this.services.bus.publish(deviceSubject(this.principal, 'online'), new Uint8Array(0));
@@ -73,7 +75,8 @@ export class DeviceLink {
   }
 
   async unsubscribe(sub: DeviceSubscription): Promise<void> {
-    this.subs.delete(sub);
+    if (!this.subs.delete(sub)) return;
+    await this.services.saveSubscriptions(this.session, this.subs);
     if (sub === 'methods' && this.stopServing) {
       const stop = this.stopServing;
       this.stopServing = undefined;

@@ -5,11 +5,11 @@ import type { Telemetry } from '../../core/telemetry/index.js';
 import type { Twins } from '../../core/twins/index.js';
 import type { Bus } from '../../ports/bus/index.js';
 import type { Clock } from '../../ports/clock/index.js';
-import type { IdentityKey } from '../../ports/store/index.js';
+import type { IdentityKey, MqttSessionStore } from '../../ports/store/index.js';
 import type { Logger } from '../../observability/logger.js';
 import { DeviceLink, type KickNotice } from './device-link.js';
 import { MqttSession, type ConnectClaim } from './session.js';
-import type { DeviceSubscription } from './topics.js';
+import { isDeviceSubscription, type DeviceSubscription } from './topics.js';
 
 /** A cloud-to-device message locked for delivery, as the MQTT edge needs it. */
 export interface C2dDelivery {
@@ -42,21 +42,25 @@ export interface GatewayServices {
   /** The largest MQTT packet a device may send: the telemetry limit plus room for the topic and header. */
   readonly maxPacketBytes: number;
   attach(session: MqttSession, principal: DevicePrincipal, claim: ConnectClaim): Promise<{ link: DeviceLink; subscriptions: DeviceSubscription[]; sessionPresent: boolean }>;
+  /** Keeps a clean-session-0 client's subscriptions where every node finds them. */
+  saveSubscriptions(session: MqttSession, subscriptions: ReadonlySet<DeviceSubscription>): Promise<void>;
   detach(session: MqttSession, principal: DevicePrincipal, link: DeviceLink | undefined): Promise<void>;
 }
 
-export type GatewayDeps = Omit<GatewayServices, 'attach' | 'detach'>;
+export type GatewayDeps = Omit<GatewayServices, 'attach' | 'detach' | 'saveSubscriptions'> & {
+  /** Where clean-session-0 subscriptions are kept: the Store, shared by every node. */
+  readonly sessions: MqttSessionStore;
+};
 
 /**
  * The node's MQTT gateway: one session per identity (a new CONNECT replaces the old one, here or on another node),
- * subscriptions of clean-session-0 clients kept by clientId across reconnects (the SDK never re-subscribes after a
- * token renewal; azure-compat §1.3), and presence.
+ * subscriptions of clean-session-0 clients kept by clientId in the Store across reconnects, whichever node they
+ * land on (the SDK never re-subscribes after a token renewal; azure-compat §1.3), and presence.
  */
 export class Gateway {
   /** What sessions see: the core services and this gateway's bookkeeping. */
   readonly services: GatewayServices;
   private readonly byClient = new Map<string, MqttSession>();
-  private readonly saved = new Map<string, Set<DeviceSubscription>>();
   private readonly all = new Set<MqttSession>();
 
   constructor(private readonly deps: GatewayDeps) {
@@ -64,6 +68,9 @@ export class Gateway {
       ...deps,
       attach: (session, principal, claim) => this.attach(session, principal, claim),
       detach: (session, principal, link) => this.detach(session, principal, link),
+      saveSubscriptions: async (session, subscriptions) => {
+        if (session.clientId && !session.cleanSession) await deps.sessions.put(session.clientId, [...subscriptions], deps.clock.now());
+      },
     };
   }
 
@@ -86,11 +93,13 @@ export class Gateway {
     await this.deps.presence.connected(principal);
     let subscriptions: DeviceSubscription[] = [];
     let sessionPresent = false;
-    if (claim.clean) this.saved.delete(claim.clientId);
+    if (claim.clean) await this.deps.sessions.delete(claim.clientId);
     else {
-      const kept = this.saved.get(claim.clientId);
+      const kept = await this.deps.sessions.get(claim.clientId);
       sessionPresent = kept !== undefined;
-      subscriptions = [...(kept ?? [])];
+      subscriptions = (kept ?? []).filter(isDeviceSubscription);
+      // A session exists from the first clean-session-0 connect on, subscribed to something or not.
+      if (!kept) await this.deps.sessions.put(claim.clientId, [], this.deps.clock.now());
     }
     return { link, subscriptions, sessionPresent };
   }
@@ -99,7 +108,6 @@ export class Gateway {
     const clientId = session.clientId;
     if (clientId && this.byClient.get(clientId) === session) {
       this.byClient.delete(clientId);
-      if (link && !session.cleanSession) this.saved.set(clientId, new Set(link.subscriptions));
     }
     await link?.close();
     await this.deps.presence.disconnected(principal);

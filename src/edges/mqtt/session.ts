@@ -185,7 +185,7 @@ export class MqttSession {
       this.send({ cmd: 'connack', returnCode: 0, sessionPresent });
       this.armKeepAlive(claim.keepaliveSeconds);
       this.armExpiry(principal.expiresAtMs);
-      for (const s of subscriptions) await link.subscribe(s);
+      for (const s of subscriptions) await link.subscribe(s, true);
       for (const early of this.early.splice(0)) this.dispatch(early);
     } catch (err) {
       if (err instanceof DeviceRefused) { this.refuse(5, err.message); return; }

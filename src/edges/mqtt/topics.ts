@@ -11,6 +11,13 @@ export type DevicePublish =
 /** The subscriptions a device may hold; anything else is a foreign topic. */
 export type DeviceSubscription = 'c2d' | 'twin-response' | 'desired' | 'methods';
 
+const SUBSCRIPTIONS: readonly string[] = ['c2d', 'twin-response', 'desired', 'methods'] satisfies DeviceSubscription[];
+
+/** True for the names DeviceSubscription uses (kept sessions are read back from the Store). */
+export function isDeviceSubscription(name: string): name is DeviceSubscription {
+  return SUBSCRIPTIONS.includes(name);
+}
+
 function prefixOf(key: IdentityKey): string {
   return key.moduleId ? `devices/${key.deviceId}/modules/${key.moduleId}/` : `devices/${key.deviceId}/`;
 }

@@ -34,6 +34,19 @@ export function storeContract({ test, make, skip }: { test: TestFn; make: () => 
   policyCases(it);
   c2dCases(it);
   caCertificateCases(it);
+
+  it('MQTT sessions are kept by clientId, replaced on put and forgotten on delete', async (store) => {
+    assert.equal(await store.mqttSessions.get('d1'), undefined);
+    await store.mqttSessions.put('d1', ['c2d', 'methods'], 1);
+    await store.mqttSessions.put('d1/m', [], 1);
+    assert.deepEqual(await store.mqttSessions.get('d1'), ['c2d', 'methods']);
+    assert.deepEqual(await store.mqttSessions.get('d1/m'), []);
+    await store.mqttSessions.put('d1', ['desired'], 2);
+    assert.deepEqual(await store.mqttSessions.get('d1'), ['desired']);
+    await store.mqttSessions.delete('d1');
+    assert.equal(await store.mqttSessions.get('d1'), undefined);
+    assert.deepEqual(await store.mqttSessions.get('d1/m'), []);
+  });
 }
 
 type Case = (name: string, body: (store: Store) => Promise<void>) => void;

@@ -151,11 +151,14 @@ export interface Store {
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
+  readonly mqttSessions: MqttSessionStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
 export { mutateIdentity, ContendedRecord } from './mutate.js';
+export type { MqttSessionStore } from './mqtt-sessions.js';
+import type { MqttSessionStore } from './mqtt-sessions.js';
 export type {
   C2dCounts, C2dEnqueueResult, C2dFeedback, C2dMessage, C2dNewMessage, C2dOutcome, C2dSettlement, C2dState, C2dStore,
   C2dSweep, C2dSweepResult,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
-  BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  MqttSessionStore, BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
   PresenceUpdate, ScanOptions, Store, CaCertificateStore,
 } from '../index.js';
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
@@ -49,6 +49,7 @@ export class PostgresStore implements Store {
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
+  readonly mqttSessions: MqttSessionStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
@@ -56,6 +57,18 @@ export class PostgresStore implements Store {
     this.policies = new PostgresPolicies(pool);
     this.c2d = new PostgresC2d(pool);
     this.caCertificates = new PostgresCaCertificates(pool);
+    this.mqttSessions = {
+      get: async (clientId) => {
+        const { rows } = await pool.query<{ subscriptions: string[] }>('SELECT subscriptions FROM mqtt_sessions WHERE client_id = $1', [clientId]);
+        return rows[0]?.subscriptions;
+      },
+      put: async (clientId, subscriptions, nowMs) => {
+        await pool.query(`INSERT INTO mqtt_sessions (client_id, subscriptions, updated_ms) VALUES ($1, $2, $3)
+          ON CONFLICT (client_id) DO UPDATE SET subscriptions = excluded.subscriptions, updated_ms = excluded.updated_ms`,
+        [clientId, JSON.stringify(subscriptions), nowMs]);
+      },
+      delete: async (clientId) => { await pool.query('DELETE FROM mqtt_sessions WHERE client_id = $1', [clientId]); },
+    };
   }
 
   /** Opens a pool and checks the server answers (creating `schema` when given); throws the driver's error if not. */

@@ -132,4 +132,9 @@ ${identityColumnsDdl(false)}        PRIMARY KEY (import_id, seq)
       CREATE INDEX ca_certificates_subject ON ca_certificates (subject);
     `,
   },
+  {
+    // Subscriptions of clean-session-0 MQTT clients, by clientId: shared, so a reconnect to another node finds them.
+    version: 4,
+    sql: `CREATE TABLE mqtt_sessions (client_id text COLLATE "C" PRIMARY KEY, subscriptions jsonb NOT NULL, updated_ms bigint NOT NULL);`,
+  },
 ];

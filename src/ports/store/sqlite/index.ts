@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
-  BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
+  MqttSessionStore, BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
   PresenceUpdate, ScanOptions, Store, CaCertificateStore,
 } from '../index.js';
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
@@ -25,12 +25,25 @@ export class SqliteStore implements Store {
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
+  readonly mqttSessions: MqttSessionStore;
 
   private constructor(private readonly db: Db) {
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
     this.c2d = new SqliteC2d(db);
     this.caCertificates = new SqliteCaCertificates(db);
+    this.mqttSessions = {
+      get: async (clientId) => {
+        const text = db.prepare('SELECT subscriptions FROM mqtt_sessions WHERE client_id = ?').pluck().get(clientId) as string | undefined;
+        return text === undefined ? undefined : JSON.parse(text) as string[];
+      },
+      put: async (clientId, subscriptions, nowMs) => {
+        db.prepare(`INSERT INTO mqtt_sessions (client_id, subscriptions, updated_ms) VALUES (?, ?, ?)
+          ON CONFLICT (client_id) DO UPDATE SET subscriptions = excluded.subscriptions, updated_ms = excluded.updated_ms`)
+          .run(clientId, JSON.stringify(subscriptions), nowMs);
+      },
+      delete: async (clientId) => { db.prepare('DELETE FROM mqtt_sessions WHERE client_id = ?').run(clientId); },
+    };
   }
 
   /** Opens (creating) the database file; ':memory:' for tests. */

@@ -126,4 +126,9 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
       CREATE INDEX ca_certificates_subject ON ca_certificates (subject);
     `,
   },
+  {
+    // Subscriptions of clean-session-0 MQTT clients, by clientId (JSON array).
+    version: 5,
+    sql: `CREATE TABLE mqtt_sessions (client_id TEXT PRIMARY KEY, subscriptions TEXT NOT NULL, updated_ms INTEGER NOT NULL);`,
+  },
 ];
