@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { HubConfig } from './config/index.js';
-import { ensurePolicies, ServiceAccess } from './core/access/index.js';
+import { DEFAULT_POLICIES, ensurePolicies, ServiceAccess } from './core/access/index.js';
 import { BulkRegistry, Registry, RegistryTransfer } from './core/identity/index.js';
 import { Twins } from './core/twins/index.js';
 import { registerCorralRoutes } from './edges/rest/corral.js';
@@ -144,9 +144,11 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
       hostName: config.hostName,
       ports: { https: config.httpsPort, mqtts: config.mqttsPort, ...(config.mqttPort !== undefined ? { mqtt: config.mqttPort } : {}) },
       caFile: tls.caFile,
-      connectionStrings: Object.fromEntries(policies.map((p) => [
-        p.name, `HostName=${config.hostName};SharedAccessKeyName=${p.name};SharedAccessKey=${p.primaryKey}`,
-      ])),
+      // In the start contract's order: iothubowner, service, registryRead, registryReadWrite, device.
+      connectionStrings: Object.fromEntries(Object.keys(DEFAULT_POLICIES).map((name) => policies.find((p) => p.name === name))
+        .filter((p) => p !== undefined).map((p) => [
+          p.name, `HostName=${config.hostName};SharedAccessKeyName=${p.name};SharedAccessKey=${p.primaryKey}`,
+        ])),
     };
     writeFileSync(join(config.dataDir, 'hub.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     logger.info({ hostName: config.hostName, bind: config.bind, ports: info.ports, store: config.store.kind }, 'hub started');

@@ -13,9 +13,9 @@ export type Right = 'RegistryRead' | 'RegistryWrite' | 'ServiceConnect' | 'Devic
 export const DEFAULT_POLICIES: Readonly<Record<string, readonly Right[]>> = {
   iothubowner: ['RegistryRead', 'RegistryWrite', 'ServiceConnect', 'DeviceConnect'],
   service: ['ServiceConnect'],
-  device: ['DeviceConnect'],
   registryRead: ['RegistryRead'],
   registryReadWrite: ['RegistryRead', 'RegistryWrite'],
+  device: ['DeviceConnect'],
 };
 
 /** A caller authenticated by a shared access policy. */
