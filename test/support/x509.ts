@@ -1,5 +1,6 @@
 import forge from 'node-forge';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { newRsaKey } from '../../src/edges/tls/dev-ca.js';
 
 /** A certificate made for a test, with its key. */
 export interface TestCert {
@@ -16,14 +17,6 @@ export interface TestCert {
 
 const DAY_MS = 86_400_000;
 let serialCounter = 1;
-
-function newRsaKey(): { privatePem: string; publicPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return {
-    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-  };
-}
 
 /**
  * Issues a certificate with node-forge: a CA (basicConstraints CA:true) or a leaf (CA:false, client auth), signed by

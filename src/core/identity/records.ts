@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import type { IdentityKey } from '../../ports/store/index.js';
 
 /** IoT Hub's "never" timestamp. */
 export const NEVER = '0001-01-01T00:00:00Z';
@@ -34,8 +33,4 @@ export function newGenerationId(nowMs: number): string {
     lastSub = 0;
   }
   return `${lastMsPart}${String(lastSub).padStart(4, '0')}`;
-}
-
-export function keyOf(r: { deviceId: string; moduleId: string }): IdentityKey {
-  return { deviceId: r.deviceId, moduleId: r.moduleId };
 }

@@ -2,7 +2,7 @@ import { ArgumentInvalid, CorralError } from '../errors/index.js';
 import { twinEtag, type TwinLimits } from '../twins/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
-import type { IdentityKey, IdentityRecord, ImportSession, Store } from '../../ports/store/index.js';
+import { identityKeyText, type IdentityKey, type IdentityRecord, type ImportSession, type Store } from '../../ports/store/index.js';
 import { parseBulkItem, type BulkItem } from './bulk.js';
 import type { Registry } from './registry.js';
 import { checkTwinSections, newTwin, replaceTwinSections } from '../twins/index.js';
@@ -110,7 +110,7 @@ export class RegistryTransfer {
     let raw: unknown;
     try { raw = JSON.parse(text); } catch (err) { throw new ArgumentInvalid(`not valid JSON: ${(err as Error).message}`); }
     const item = parseBulkItem(raw, 'createOrUpdate', this.deps.limits);
-    const id = `${item.key.deviceId}\u0000${item.key.moduleId}`;
+    const id = identityKeyText(item.key);
     if (seen.has(id)) throw new ArgumentInvalid(`'${item.key.deviceId}${item.key.moduleId ? '/' + item.key.moduleId : ''}' appears more than once in the file`);
     seen.add(id);
     if (item.mode === 'delete') {
@@ -131,10 +131,10 @@ export class RegistryTransfer {
   private async flush(session: ImportSession, state: { upserts: BulkItem[]; deletes: IdentityKey[] }) {
     if (state.upserts.length + state.deletes.length === 0) return;
     const existing = await this.deps.store.identities.getMany(state.upserts.map((i) => i.key));
-    const byKey = new Map(existing.map((r) => [`${r.deviceId}\u0000${r.moduleId}`, r]));
+    const byKey = new Map(existing.map((r) => [identityKeyText(r), r]));
     const now = isoTime(this.deps.clock.now());
     const records = state.upserts.map((item): IdentityRecord => {
-      const current = byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`);
+      const current = byKey.get(identityKeyText(item.key));
       // The line's twin was checked when it was read (so its errors name the line): not checked again here.
       if (!current) return this.deps.registry.build(item.key, item.spec, item.twin && replaceTwinSections(newTwin(now), item.twin, now, this.deps.limits, true));
       const base = this.deps.registry.rebuild(current, item.spec);

@@ -1,17 +1,12 @@
 import { ArgumentInvalid } from '../errors/index.js';
-import type { TwinLimits } from '../twins/index.js';
-import type { JsonObject, TwinState } from '../../ports/store/index.js';
-import { replaceTwinSections } from '../twins/index.js';
+import type { JsonObject } from '../../ports/store/index.js';
+import { isRecord } from './spec.js';
 
 /** Twin sections carried by an ExportImportDevice (import lines, bulk updateTwin). */
 export interface TwinContent {
   readonly tags?: JsonObject;
   readonly desired?: JsonObject;
   readonly reported?: JsonObject;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Reads `tags` and `properties.{desired,reported}` if present; validation happens when they are applied. */
@@ -29,9 +24,4 @@ export function parseTwinContent(raw: Record<string, unknown>): TwinContent | un
     reported: isRecord(props) ? pick(props.reported, 'properties.reported') : undefined,
   };
   return content.tags || content.desired || content.reported ? content : undefined;
-}
-
-/** Replaces the given sections of a twin (import semantics), validated against the limits. */
-export function applyTwinContent(twin: TwinState, content: TwinContent, nowIso: string, limits: TwinLimits): TwinState {
-  return replaceTwinSections(twin, content, nowIso, limits);
 }

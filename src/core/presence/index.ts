@@ -1,7 +1,7 @@
 import type { DevicePrincipal } from '../devices/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { EventLog } from '../../ports/eventlog/index.js';
-import type { IdentityKey, Store } from '../../ports/store/index.js';
+import { identityKeyText, type Store } from '../../ports/store/index.js';
 
 /** How often a busy device's lastActivityTime is written: at most once a second, so it is right within 1 s. */
 const ACTIVITY_WRITE_MS = 1000;
@@ -20,13 +20,13 @@ export class Presence {
   constructor(private readonly deps: { store: Store; eventLog: EventLog; clock: Clock }) {}
 
   async connected(p: DevicePrincipal): Promise<void> {
-    const id = keyText(p);
+    const id = identityKeyText(p);
     this.local.set(id, (this.local.get(id) ?? 0) + 1);
     await this.write(p, 'Connected');
   }
 
   async disconnected(p: DevicePrincipal): Promise<void> {
-    const id = keyText(p);
+    const id = identityKeyText(p);
     const n = (this.local.get(id) ?? 1) - 1;
     if (n > 0) { this.local.set(id, n); return; }
     this.local.delete(id);
@@ -39,7 +39,7 @@ export class Presence {
 
   /** Notes traffic from a device; the registry hears of it at most once a second per device. */
   activity(p: DevicePrincipal): void {
-    const id = keyText(p);
+    const id = identityKeyText(p);
     const now = this.deps.clock.now();
     if (now - (this.lastActivityWrite.get(id) ?? 0) < ACTIVITY_WRITE_MS) return;
     this.lastActivityWrite.set(id, now);
@@ -55,7 +55,7 @@ export class Presence {
     const now = this.deps.clock.now();
     const at = isoTime(now);
     const written = await this.deps.store.identities.updatePresence(p, { connectionState: state, connectionStateUpdatedTime: at, lastActivityTime: at, onlyIfStateUpdatedAt });
-    if (state === 'Connected') this.connectedAt.set(keyText(p), at);
+    if (state === 'Connected') this.connectedAt.set(identityKeyText(p), at);
     if (!written) return;
     await this.deps.eventLog.append([{
       kind: 'connectionState', deviceId: p.deviceId, moduleId: p.moduleId, enqueuedTimeMs: now,
@@ -63,8 +63,4 @@ export class Presence {
       body: new Uint8Array(0),
     }]);
   }
-}
-
-function keyText(k: IdentityKey): string {
-  return `${k.deviceId}\u0000${k.moduleId}`;
 }

@@ -15,7 +15,8 @@ export interface TlsMaterial {
 const CA_DAYS = 3650;
 const SERVER_DAYS = 825;
 
-function newRsaKey(): { privatePem: string; publicPem: string } {
+/** A fresh RSA-2048 key pair as PEM (PKCS#8 private, SPKI public). */
+export function newRsaKey(): { privatePem: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
     privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

@@ -62,6 +62,11 @@ export interface IdentityKey {
   readonly moduleId: string;
 }
 
+/** One string per identity key, for Map keys (NUL occurs in no id: IoT Hub's rules, and PostgreSQL text). */
+export function identityKeyText(k: IdentityKey): string {
+  return `${k.deviceId}\u0000${k.moduleId}`;
+}
+
 /** One write of a batch; each either applies whole or reports false. */
 export type BatchOp =
   | { readonly kind: 'insert'; readonly record: IdentityRecord }

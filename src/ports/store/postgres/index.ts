@@ -4,6 +4,7 @@ import type {
   MqttSessionStore, BatchOp, C2dStore, IdentityCounts, IdentityKey, IdentityRecord, IdentityStore, ImportSession, PolicyRecord, PolicyStore,
   PresenceUpdate, ScanOptions, Store, CaCertificateStore,
 } from '../index.js';
+import { identityKeyText } from '../index.js';
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
 import { PostgresC2d } from './c2d.js';
 import { PostgresCaCertificates } from './ca-certificates.js';
@@ -141,10 +142,10 @@ class PostgresIdentities implements IdentityStore {
     const { rows } = await this.pool.query<Row>(`SELECT ${COLS} FROM identities
         WHERE (device_id, module_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
     [keys.map((k) => k.deviceId), keys.map((k) => k.moduleId)]);
-    const byKey = new Map(rows.map((r) => [keyString(r.device_id as string, r.module_id as string), r]));
+    const byKey = new Map(rows.map((r) => [identityKeyText({ deviceId: r.device_id as string, moduleId: r.module_id as string }), r]));
     const out: IdentityRecord[] = [];
     for (const k of keys) {
-      const row = byKey.get(keyString(k.deviceId, k.moduleId));
+      const row = byKey.get(identityKeyText(k));
       if (row) out.push(identityFromRow(row));
     }
     return out;
@@ -215,10 +216,6 @@ class PostgresIdentities implements IdentityStore {
   }
 }
 
-/** A Map key for an identity key; NUL cannot occur in PostgreSQL text. */
-function keyString(deviceId: string, moduleId: string): string {
-  return `${deviceId}\u0000${moduleId}`;
-}
 
 function applyOn(c: pg.PoolClient, op: BatchOp): Promise<boolean> {
   switch (op.kind) {

@@ -108,10 +108,6 @@ export function feedbackValues(rows: readonly FinishedRow[], outcome: C2dOutcome
     .map((r) => [r.messageId, r.deviceId, r.moduleId, r.generationId, outcome, nowMs]);
 }
 
-/** A Map key for an identity key; NUL cannot occur in ids. */
-export function keyText(deviceId: string, moduleId: string): string {
-  return `${deviceId}\u0000${moduleId}`;
-}
 
 export function emptyCounts(): Record<C2dState, number> {
   return { enqueued: 0, locked: 0, completed: 0, rejected: 0, deadLettered: 0, expired: 0 };

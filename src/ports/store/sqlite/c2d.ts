@@ -4,10 +4,10 @@ import type {
   C2dCounts, C2dEnqueueResult, C2dFeedback, C2dMessage, C2dNewMessage, C2dOutcome, C2dSettlement, C2dState, C2dStore,
   C2dSweep, C2dSweepResult,
 } from '../c2d.js';
-import type { IdentityKey } from '../index.js';
+import { identityKeyText, type IdentityKey } from '../index.js';
 import {
   C2D_COLUMNS, C2D_INSERT_COLUMNS, FEEDBACK_COLUMNS, FINISHED_RETURNING, PENDING, available, c2dFromRow, c2dValues,
-  emptyCounts, feedbackFromRow, feedbackValues, finishedFromRow, keyText, type FinishedRow,
+  emptyCounts, feedbackFromRow, feedbackValues, finishedFromRow, type FinishedRow,
 } from '../sql/c2d-rows.js';
 
 type Db = Database.Database;
@@ -163,7 +163,7 @@ export class SqliteC2d implements C2dStore {
     for (;;) {
       const moved = this.db.transaction((): number => {
         const finished = this.finish(pass(), outcome, nowMs);
-        const keys = new Map(finished.map((f) => [keyText(f.deviceId, f.moduleId), { deviceId: f.deviceId, moduleId: f.moduleId }]));
+        const keys = new Map(finished.map((f) => [identityKeyText(f), { deviceId: f.deviceId, moduleId: f.moduleId }]));
         for (const k of keys.values()) this.s.recount.run(k);
         return finished.length;
       }).immediate();
