@@ -1,11 +1,11 @@
 import { ArgumentInvalid, CorralError, DeviceNotFound, PreconditionFailed } from '../errors/index.js';
-import { publishDesired, replacementPatch, twinEtag, type TwinLimits } from '../twins/index.js';
+import { publishDesired, replaceTwinSections, replacementPatch, twinEtag, type TwinLimits } from '../twins/index.js';
 import type { Bus } from '../../ports/bus/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
-import type { BatchOp, IdentityKey, IdentityRecord, Store } from '../../ports/store/index.js';
-import { applyTwinContent, parseTwinContent, type TwinContent } from './twin-content.js';
+import { identityKeyText, type BatchOp, type IdentityKey, type IdentityRecord, type Store } from '../../ports/store/index.js';
+import { parseTwinContent, type TwinContent } from './twin-content.js';
 import { alreadyExists, checkKey, notFound, revokes, type Registry } from './registry.js';
-import { parseIdentitySpec, type IdentitySpec } from './spec.js';
+import { isRecord, parseIdentitySpec, type IdentitySpec } from './spec.js';
 
 /** IoT Hub's bulk registry operation modes (case-insensitive on the wire). */
 export type ImportMode =
@@ -43,10 +43,6 @@ export interface BulkResult {
 }
 
 export const MAX_BULK = 100;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Parses one ExportImportDevice object; `defaultMode` applies when it has no importMode. */
 export function parseBulkItem(raw: unknown, defaultMode: ImportMode | undefined, limits: TwinLimits): BulkItem {
@@ -100,21 +96,24 @@ export class BulkRegistry {
     for (let attempt = 0; attempt < 5 && items.length > 0; attempt++) {
       const parents = items.filter((i) => i.key.moduleId !== '').map((i) => ({ deviceId: i.key.deviceId, moduleId: '' }));
       const existing = await this.deps.store.identities.getMany([...items.map((i) => i.key), ...parents]);
-      const byKey = new Map(existing.map((r) => [`${r.deviceId}\u0000${r.moduleId}`, r]));
+      const byKey = new Map(existing.map((r) => [identityKeyText(r), r]));
       const byKeyBefore = new Map(byKey);
       const planned: { item: BulkItem; op: BatchOp }[] = [];
       for (const item of items) {
         try {
-          const op = this.plan(item, byKey.get(`${item.key.deviceId}\u0000${item.key.moduleId}`), byKey);
+          const op = this.plan(item, byKey.get(identityKeyText(item.key)), byKey);
           planned.push({ item, op });
           trackPlanned(byKey, op);
         } catch (err) {
           errors.push(toError(item, err));
         }
       }
+      // Modules of devices about to be deleted are read now: after the batch they are gone, connections not.
+      const deviceDeletes = planned.map((p) => p.op).filter((op): op is Extract<BatchOp, { kind: 'delete' }> => op.kind === 'delete' && op.key.moduleId === '');
+      const doomed = await this.deps.registry.withModules(deviceDeletes.map((op) => op.key));
       const applied = await this.deps.store.identities.applyBatch(planned.map((p) => p.op));
       const done = planned.filter((_, i) => applied[i]).map((p) => p.op);
-      await this.kickRevoked(done, byKeyBefore);
+      await this.kickRevoked(done, byKeyBefore, doomed);
       await this.notifyDesired(done, byKeyBefore);
       items = planned.filter((_, i) => !applied[i]).map((p) => p.item);
     }
@@ -128,12 +127,12 @@ export class BulkRegistry {
     switch (item.mode) {
       case 'create': {
         if (current) throw alreadyExists(item.key);
-        if (item.key.moduleId && !byKey.has(`${item.key.deviceId}\u0000`)) throw new DeviceNotFound(item.key.deviceId);
+        if (item.key.moduleId && !byKey.has(identityKeyText({ deviceId: item.key.deviceId, moduleId: '' }))) throw new DeviceNotFound(item.key.deviceId);
         return { kind: 'insert', record: this.withTwin(registry.build(item.key, item.spec), item.twin) };
       }
       case 'createOrUpdate': {
         if (!current) {
-          if (item.key.moduleId && !byKey.has(`${item.key.deviceId}\u0000`)) throw new DeviceNotFound(item.key.deviceId);
+          if (item.key.moduleId && !byKey.has(identityKeyText({ deviceId: item.key.deviceId, moduleId: '' }))) throw new DeviceNotFound(item.key.deviceId);
           return { kind: 'insert', record: this.withTwin(registry.build(item.key, item.spec), item.twin) };
         }
         return { kind: 'replace', record: this.withTwin(registry.rebuild(current, item.spec), item.twin), expectedRev: current.rev };
@@ -161,15 +160,19 @@ export class BulkRegistry {
   }
 
   /** Deleted identities, and those whose credentials or status changed, lose their live connections. */
-  private async kickRevoked(ops: readonly BatchOp[], before: Map<string, IdentityRecord>): Promise<void> {
-    const keys: IdentityKey[] = [];
+  private async kickRevoked(ops: readonly BatchOp[], before: Map<string, IdentityRecord>, doomed: readonly IdentityKey[]): Promise<void> {
+    const deleted: IdentityKey[] = [];
+    const revoked: IdentityKey[] = [];
     for (const op of ops) {
-      if (op.kind === 'delete') keys.push(op.key);
-      else if (op.kind === 'replace') {
-        const old = before.get(`${op.record.deviceId}\u0000${op.record.moduleId}`);
-        if (old && revokes(old, op.record)) keys.push({ deviceId: op.record.deviceId, moduleId: op.record.moduleId });
+      if (op.kind === 'delete') {
+        if (op.key.moduleId !== '') deleted.push(op.key);
+        else deleted.push(...doomed.filter((k) => k.deviceId === op.key.deviceId));
+      } else if (op.kind === 'replace') {
+        const old = before.get(identityKeyText(op.record));
+        if (old && revokes(old, op.record)) revoked.push({ deviceId: op.record.deviceId, moduleId: op.record.moduleId });
       }
     }
+    const keys = [...deleted, ...(await this.deps.registry.withModules(revoked))];
     if (keys.length) await this.deps.registry.kick(keys, 'its identity was deleted, disabled or its credentials changed');
   }
 
@@ -179,7 +182,7 @@ export class BulkRegistry {
     if (!bus) return;
     for (const op of ops) {
       if (op.kind !== 'replace') continue;
-      const old = before.get(`${op.record.deviceId}\u0000${op.record.moduleId}`);
+      const old = before.get(identityKeyText(op.record));
       if (!old || old.twin.desiredVersion === op.record.twin.desiredVersion) continue;
       await publishDesired(bus, op.record, op.record.twin.desiredVersion, replacementPatch(old.twin.desired, op.record.twin.desired));
     }
@@ -187,7 +190,7 @@ export class BulkRegistry {
 
   private withTwin(record: IdentityRecord, twin: TwinContent | undefined): IdentityRecord {
     if (!twin) return record;
-    return { ...record, twin: applyTwinContent(record.twin, twin, isoTime(this.deps.clock.now()), this.deps.limits) };
+    return { ...record, twin: replaceTwinSections(record.twin, twin, isoTime(this.deps.clock.now()), this.deps.limits) };
   }
 
 }
@@ -198,10 +201,10 @@ export class BulkRegistry {
  */
 function trackPlanned(byKey: Map<string, IdentityRecord>, op: BatchOp): void {
   if (op.kind !== 'delete') {
-    byKey.set(`${op.record.deviceId}\u0000${op.record.moduleId}`, op.record);
+    byKey.set(identityKeyText(op.record), op.record);
     return;
   }
-  const prefix = `${op.key.deviceId}\u0000`;
-  if (op.key.moduleId !== '') byKey.delete(prefix + op.key.moduleId);
+  const prefix = identityKeyText({ deviceId: op.key.deviceId, moduleId: '' });
+  if (op.key.moduleId !== '') byKey.delete(identityKeyText(op.key));
   else for (const k of [...byKey.keys()]) if (k.startsWith(prefix)) byKey.delete(k);
 }

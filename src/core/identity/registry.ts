@@ -134,22 +134,26 @@ export class Registry {
       before = current;
       return this.rebuild(current, spec);
     }) as IdentityRecord; // the change function throws rather than return undefined
-    if (before && revokes(before, updated)) await this.kick([key], 'its identity was disabled or its credentials changed');
+    if (before && revokes(before, updated)) await this.kick(await this.withModules([key]), 'its identity was disabled or its credentials changed');
     return updated;
   }
 
-  /**
-   * Closes the live connections of these identities on every node (within a second: one Bus hop). A device's key
-   * also reaches its modules' connections when the device is disabled or deleted.
-   */
+  /** Closes the live connections of exactly these identities on every node (within a second: one Bus hop). */
   async kick(keys: readonly IdentityKey[], reason: string): Promise<void> {
     const bus = this.deps.bus;
     if (!bus) return;
+    await Promise.all(keys.map((k) => bus.publish(deviceSubject(k, 'kick'), encodeJson({ reason }))));
+  }
+
+  /** The keys and, for each device key, its modules' keys: what a device's disabling or deletion cuts off. */
+  async withModules(keys: readonly IdentityKey[]): Promise<IdentityKey[]> {
     const all = [...keys];
     for (const k of keys) {
-      if (k.moduleId === '') all.push(...(await this.deps.store.identities.scan({ scope: 'modules', deviceId: k.deviceId, limit: 1_000_000 })).map((m) => ({ deviceId: m.deviceId, moduleId: m.moduleId })));
+      if (k.moduleId !== '') continue;
+      const modules = await this.deps.store.identities.scan({ scope: 'modules', deviceId: k.deviceId, limit: 1_000_000 });
+      all.push(...modules.map((m) => ({ deviceId: m.deviceId, moduleId: m.moduleId })));
     }
-    await Promise.all(all.map((k) => bus.publish(deviceSubject(k, 'kick'), encodeJson({ reason }))));
+    return all;
   }
 
   /** 404001 if missing. */
@@ -167,9 +171,10 @@ export class Registry {
       const current = await this.deps.store.identities.get(key);
       if (!current) throw notFound(key);
       checkEtag(current, ifMatch);
-      const modules = key.moduleId === '' ? await this.deps.store.identities.scan({ scope: 'modules', deviceId: key.deviceId, limit: 1_000_000 }) : [];
+      // Read before the delete takes them: a device's modules lose their connections with it.
+      const doomed = await this.withModules([key]);
       if (await this.deps.store.identities.delete(key, current.rev)) {
-        await this.kick([key, ...modules.map((m) => ({ deviceId: m.deviceId, moduleId: m.moduleId }))], 'its identity was deleted');
+        await this.kick(doomed, 'its identity was deleted');
         return;
       }
     }
