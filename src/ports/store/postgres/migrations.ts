@@ -137,4 +137,58 @@ ${identityColumnsDdl(false)}        PRIMARY KEY (import_id, seq)
     version: 4,
     sql: `CREATE TABLE mqtt_sessions (client_id text COLLATE "C" PRIMARY KEY, subscriptions jsonb NOT NULL, updated_ms bigint NOT NULL);`,
   },
+  {
+    // Jobs v2 and each device's part in them (devices.jobs); declared query indexes (Corral). Times: *_ms are epoch
+    // ms, *_time ISO 8601 (what devices.jobs queries compare). Leases (FOR UPDATE SKIP LOCKED) share a job's devices.
+    version: 5,
+    sql: `
+      CREATE TABLE jobs (
+        job_id text COLLATE "C" PRIMARY KEY,
+        job_type text NOT NULL,
+        status text NOT NULL,
+        query_condition text NOT NULL,
+        request jsonb NOT NULL,
+        created_ms bigint NOT NULL,
+        start_ms bigint NOT NULL,
+        end_ms bigint,
+        max_execution_seconds integer NOT NULL,
+        devices_per_second double precision,
+        failure_reason text,
+        status_message text,
+        expand_after text COLLATE "C",
+        claimed_count bigint NOT NULL DEFAULT 0,
+        statistics jsonb,
+        lease_owner text,
+        lease_until_ms bigint,
+        updated_ms bigint NOT NULL,
+        rev integer NOT NULL
+      );
+      CREATE INDEX jobs_due ON jobs (status, start_ms);
+      CREATE INDEX jobs_created ON jobs (created_ms);
+      CREATE TABLE job_devices (
+        job_id text COLLATE "C" NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        device_id text COLLATE "C" NOT NULL,
+        module_id text COLLATE "C" NOT NULL DEFAULT '',
+        job_type text NOT NULL,
+        status text NOT NULL,
+        created_time text NOT NULL,
+        start_time text,
+        end_time text,
+        updated_time text NOT NULL,
+        outcome jsonb,
+        error jsonb,
+        lease_owner text,
+        lease_until_ms bigint,
+        PRIMARY KEY (job_id, device_id, module_id)
+      );
+      CREATE INDEX job_devices_work ON job_devices (job_id, status);
+      CREATE INDEX job_devices_device ON job_devices (device_id, job_id, module_id);
+      CREATE TABLE query_indexes (
+        document text NOT NULL,
+        path jsonb NOT NULL,
+        created_time text NOT NULL,
+        PRIMARY KEY (document, path)
+      );
+    `,
+  },
 ];

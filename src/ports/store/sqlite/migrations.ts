@@ -131,4 +131,58 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
     version: 5,
     sql: `CREATE TABLE mqtt_sessions (client_id TEXT PRIMARY KEY, subscriptions TEXT NOT NULL, updated_ms INTEGER NOT NULL);`,
   },
+  {
+    // Jobs v2 and each device's part in them (devices.jobs); declared query indexes (Corral). Times: *_ms are epoch
+    // ms, *_time ISO 8601 (what devices.jobs queries compare). Leases let several workers share a job's devices.
+    version: 6,
+    sql: `
+      CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        job_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        query_condition TEXT NOT NULL,
+        request TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        max_execution_seconds INTEGER NOT NULL,
+        devices_per_second REAL,
+        failure_reason TEXT,
+        status_message TEXT,
+        expand_after TEXT,
+        claimed_count INTEGER NOT NULL DEFAULT 0,
+        statistics TEXT,
+        lease_owner TEXT,
+        lease_until_ms INTEGER,
+        updated_ms INTEGER NOT NULL,
+        rev INTEGER NOT NULL
+      );
+      CREATE INDEX jobs_due ON jobs (status, start_ms);
+      CREATE INDEX jobs_created ON jobs (created_ms);
+      CREATE TABLE job_devices (
+        job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL DEFAULT '',
+        job_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_time TEXT NOT NULL,
+        start_time TEXT,
+        end_time TEXT,
+        updated_time TEXT NOT NULL,
+        outcome TEXT,
+        error TEXT,
+        lease_owner TEXT,
+        lease_until_ms INTEGER,
+        PRIMARY KEY (job_id, device_id, module_id)
+      );
+      CREATE INDEX job_devices_work ON job_devices (job_id, status);
+      CREATE INDEX job_devices_device ON job_devices (device_id, job_id, module_id);
+      CREATE TABLE query_indexes (
+        document TEXT NOT NULL,
+        path TEXT NOT NULL,
+        created_time TEXT NOT NULL,
+        PRIMARY KEY (document, path)
+      );
+    `,
+  },
 ];
