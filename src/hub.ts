@@ -21,6 +21,11 @@ import { DeviceAuth } from './core/devices/index.js';
 import { CloudToDevice, IOT_HUB_C2D_LIMITS, startC2dSweeper } from './core/c2d/index.js';
 import { authenticateWith, registerC2dRoutes, registerDeviceC2dRoutes } from './edges/rest/c2d.js';
 import { Methods } from './core/methods/index.js';
+import { JobRunner, Jobs } from './core/jobs/index.js';
+import { FleetQueries } from './core/query/service.js';
+import { registerQueryRoutes } from './edges/rest/query.js';
+import { registerJobRoutes } from './edges/rest/jobs.js';
+import { registerIndexRoutes } from './edges/rest/indexes.js';
 import { Presence } from './core/presence/index.js';
 import { Telemetry } from './core/telemetry/index.js';
 import type { Bus } from './ports/bus/index.js';
@@ -115,6 +120,13 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
       auth: deviceAuth, telemetry, presence, sessions: store.mqttSessions, maxPacketBytes: config.limits.maxMessageBytes + 64 * 1024,
     });
 
+    const runner = new JobRunner({
+      store, twins, methods, clock, limits: config.limits.twin, nodeId: config.nodeId,
+      onError: (err, jobId) => logger.warn({ err, jobId }, 'job step failed; it is retried'),
+    });
+    const jobs = new Jobs({ store, clock, limits: config.limits.twin, onScheduled: () => runner.wake() });
+    const queries = new FleetQueries({ store });
+
     const rest: FastifyInstance = createRestServer({
       tls, access, logger, maxBodyBytes: config.limits.maxBodyBytes, requestsPerSecond: config.limits.serviceRequestsPerSecond,
     });
@@ -126,6 +138,9 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     registerDeviceTelemetryRoutes(rest, { auth: deviceAuth, telemetry, presence });
     registerCorralRoutes(rest, { transfer, access, hostName: config.hostName });
     registerCertificateRoutes(rest, { certificates: new CaCertificates({ store, clock }) });
+    registerQueryRoutes(rest, { queries });
+    registerJobRoutes(rest, { jobs });
+    registerIndexRoutes(rest, { queries, now: () => new Date(clock.now()).toISOString() });
     const ws = attachMqttWebSocket(rest.server, gateway);
     await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));
     closers.unshift(async () => { ws.close(); await rest.close(); });
@@ -137,6 +152,9 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
       const plain = await listenOr('MQTT', config, port, '--mqtt-port', () => listenMqtt({ host: config.bind, port, gateway }));
       closers.unshift(() => plain.close());
     }
+    // Jobs start once every listener is up; on stop they hand their leased devices back first.
+    runner.start();
+    closers.unshift(() => runner.stop());
     // Device connections close before the listeners, so their presence is written while the store is open.
     closers.unshift(() => gateway.closeAll('hub stopping'));
 

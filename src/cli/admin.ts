@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadClientConfig } from '../config/index.js';
 import { c2d } from './c2d.js';
 import { cert } from './cert.js';
+import { indexCommand, jobCommand, queryCommand } from './query.js';
 import { CliError, HubClient, resolveCredentials } from './client.js';
 import { print, type OutputFormat } from './output.js';
 import { ProgressBar } from './progress.js';
@@ -155,6 +156,9 @@ async function twin(client: HubClient, verb: string, pos: string[], v: Values, o
 export async function admin(noun: string, args: string[]): Promise<number> {
   if (noun === 'c2d') return c2d(args);
   if (noun === 'cert') return cert(args);
+  if (noun === 'query') return queryCommand(args);
+  if (noun === 'index') return indexCommand(args);
+  if (noun === 'job') return jobCommand(args);
   const { values: v, positionals } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: true });
   const out: OutputFormat = v.output === 'table' ? 'table' : 'json';
   if (v.output && v.output !== 'table' && v.output !== 'json') throw new CliError(`--output must be json or table, got ${v.output}`);

@@ -1,6 +1,7 @@
 import { admin } from './admin.js';
 import { C2D_USAGE } from './c2d.js';
 import { CERT_USAGE } from './cert.js';
+import { QUERY_USAGE } from './query.js';
 import { CliError } from './client.js';
 import { START_USAGE, start } from './start.js';
 
@@ -16,6 +17,7 @@ usage:
   corral twin update ID [--module M] (--patch JSON | --tags JSON | --desired JSON) [--replace] [--etag E]
   ${C2D_USAGE}
   ${CERT_USAGE}
+  ${QUERY_USAGE}
   corral policy list
   corral stats
 

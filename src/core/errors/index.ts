@@ -18,6 +18,7 @@ export const ERROR_CATALOG = {
   404999: { name: 'NotFound', httpStatus: 404, doc: 'no such route or resource on this hub' },
   405001: { name: 'MethodNotAllowed', httpStatus: 405, doc: 'the route exists but not for this HTTP method' },
   409001: { name: 'DeviceAlreadyExists', httpStatus: 409, doc: 'a device with that id already exists' },
+  409005: { name: 'JobAlreadyExists', httpStatus: 409, doc: 'a job with that id exists already' },
   409301: { name: 'ModuleAlreadyExistsOnDevice', httpStatus: 409, doc: 'the device already has a module with that id' },
   412002: { name: 'PreconditionFailed', httpStatus: 412, doc: 'the If-Match etag, or a message or feedback lock token, is not the current one' },
   413001: { name: 'MessageTooLarge', httpStatus: 413, doc: 'the request body is larger than the configured limit' },
@@ -116,4 +117,23 @@ export class GatewayTimeout extends CorralError {
   constructor(deviceId: string, timeoutSeconds: number) {
     super(504101, `device '${deviceId}' did not answer within ${timeoutSeconds} s`);
   }
+}
+
+/** 400004 for query text that does not parse or check; `position` is the 1-based character where it went wrong. */
+export class QuerySyntaxError extends ArgumentInvalid {
+  constructor(readonly position: number, detail: string) {
+    super(`query error at position ${position}: ${detail}`);
+  }
+}
+
+export class JobNotFound extends CorralError {
+  constructor(jobId: string) { super(404002, `job '${jobId}' not found`); }
+}
+
+export class JobAlreadyExists extends CorralError {
+  constructor(jobId: string) { super(409005, `a job with id '${jobId}' exists already; job ids are never reused`); }
+}
+
+export class IndexNotFound extends CorralError {
+  constructor(path: string) { super(404999, `no index is declared on '${path}'`); }
 }

@@ -1,13 +1,13 @@
 import { DeviceNotFound, ModuleNotFound, PreconditionFailed } from '../errors/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
-import { mutateIdentity, type IdentityKey, type IdentityRecord, type JsonObject, type Store } from '../../ports/store/index.js';
+import { identityKeyText, mutateIdentity, type IdentityKey, type IdentityRecord, type JsonObject, type Store } from '../../ports/store/index.js';
 import type { Bus } from '../../ports/bus/index.js';
 import { deviceSubject, encodeJson } from '../devices/subjects.js';
 import type { TwinLimits } from './document.js';
-import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag } from './state.js';
+import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag, type TwinChange } from './state.js';
 
 export { IOT_HUB_TWIN_LIMITS, type TwinLimits } from './document.js';
-export { checkTwinSections, newTwin, replaceTwinSections, twinEtag, type TwinChange } from './state.js';
+export { checkTwinSections, newTwin, parseTwinChange, replaceTwinSections, twinEtag, type TwinChange } from './state.js';
 export { deviceTwinView, twinView } from './view.js';
 
 export interface TwinsDeps {
@@ -57,6 +57,38 @@ export class Twins {
     const r = await this.write(key, ifMatch, (cur, now) => patchTwin(cur.twin, change, now, this.deps.limits));
     if (change.desired) await this.notifyDesired(key, r.twin.desiredVersion, change.desired);
     return r;
+  }
+
+  /**
+   * Applies one checked change to many twins (a job's batch of devices): one read and one batched write for all,
+   * then the desired notices. An identity another writer changed in between is patched again on its own. Returns
+   * each identity's failure (absent: it succeeded), keyed by identityKeyText.
+   */
+  async patchMany(keys: readonly IdentityKey[], change: TwinChange): Promise<Map<string, Error>> {
+    const failures = new Map<string, Error>();
+    const now = isoTime(this.deps.clock.now());
+    const found = new Map((await this.deps.store.identities.getMany(keys)).map((r) => [identityKeyText(r), r]));
+    const writes: IdentityRecord[] = [];
+    for (const key of keys) {
+      const current = found.get(identityKeyText(key));
+      if (!current) { failures.set(identityKeyText(key), notFound(key)); continue; }
+      try {
+        writes.push({ ...current, twin: patchTwin(current.twin, change, now, this.deps.limits) });
+      } catch (err) {
+        failures.set(identityKeyText(key), err as Error);
+      }
+    }
+    const applied = await this.deps.store.identities.applyBatch(writes.map((r) => ({ kind: 'replace', record: r, expectedRev: r.rev })));
+    const notices: Promise<void>[] = [];
+    for (const [i, r] of writes.entries()) {
+      const k = identityKeyText(r);
+      const done = applied[i]
+        ? Promise.resolve(r)
+        : this.write(r, undefined, (cur, at) => patchTwin(cur.twin, change, at, this.deps.limits)).catch((err: unknown) => { failures.set(k, err as Error); return undefined; });
+      notices.push(done.then(async (w) => { if (w && change.desired) await this.notifyDesired(r, w.twin.desiredVersion, change.desired); }));
+    }
+    await Promise.all(notices);
+    return failures;
   }
 
   /** Replaces tags and desired (REST PUT). */

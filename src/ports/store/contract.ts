@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { caCertificateCases } from './contract-ca-certificates.js';
 import { c2dCases } from './contract-c2d.js';
+import { jobCases } from './contract-jobs.js';
 import type { IdentityKey, IdentityRecord, PolicyRecord, Store } from './index.js';
 
 type TestFn = typeof import('node:test').test;
@@ -34,6 +35,7 @@ export function storeContract({ test, make, skip }: { test: TestFn; make: () => 
   policyCases(it);
   c2dCases(it);
   caCertificateCases(it);
+  jobCases(it);
 
   it('MQTT sessions are kept by clientId, replaced on put and forgotten on delete', async (store) => {
     assert.equal(await store.mqttSessions.get('d1'), undefined);

@@ -6,6 +6,7 @@
 
 import type { CaCertificateStore } from './ca-certificates.js';
 import type { C2dStore } from './c2d.js';
+import type { JobStore } from './jobs.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -157,6 +158,7 @@ export interface Store {
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
   readonly mqttSessions: MqttSessionStore;
+  readonly jobs: JobStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -169,3 +171,6 @@ export type {
   C2dSweep, C2dSweepResult,
 } from './c2d.js';
 export type { CaCertificateRecord, CaCertificateStore } from './ca-certificates.js';
+export type {
+  ClaimOptions, DeviceJobResult, ExpandOptions, JobListOptions, JobRecord, JobStatistics, JobStatus, JobStore, JobType,
+} from './jobs.js';

@@ -10,6 +10,8 @@ import { PostgresC2d } from './c2d.js';
 import { PostgresCaCertificates } from './ca-certificates.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { inTransaction } from './tx.js';
+import { PostgresJobs } from './jobs.js';
+import type { JobStore } from '../jobs.js';
 
 type Db = pg.Pool | pg.PoolClient;
 type Row = Record<string, unknown>;
@@ -43,6 +45,9 @@ export interface PostgresOptions {
   readonly onIdleError?: (err: Error) => void;
 }
 
+// TEMP: replaced by the query compiler's condition function.
+const JOBS_CONDITION = (): string => { throw new Error('the job condition compiler is not wired yet'); };
+
 /** The shared store: PostgreSQL through a pg Pool; several hub nodes may use one database at once. */
 export class PostgresStore implements Store {
   readonly capabilities = { skipLocked: true };
@@ -50,10 +55,12 @@ export class PostgresStore implements Store {
   readonly policies: PolicyStore;
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
+  readonly jobs: JobStore;
   readonly mqttSessions: MqttSessionStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
+    this.jobs = new PostgresJobs(pool, JOBS_CONDITION);
     this.identities = new PostgresIdentities(pool);
     this.policies = new PostgresPolicies(pool);
     this.c2d = new PostgresC2d(pool);

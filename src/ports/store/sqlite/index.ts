@@ -9,6 +9,8 @@ import type {
 import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, importUpsertSet, replaceValues } from '../sql/rows.js';
 import { SqliteC2d } from './c2d.js';
 import { SqliteCaCertificates } from './ca-certificates.js';
+import { SqliteJobs } from './jobs.js';
+import type { JobStore } from '../jobs.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Db = Database.Database;
@@ -18,6 +20,9 @@ const COLS = IDENTITY_COLUMNS.join(', ');
 const PARAMS = IDENTITY_COLUMNS.map(() => '?').join(', ');
 const SET_REPLACED = REPLACE_COLUMNS.map((c) => `${c} = ?`).join(', ');
 
+// TEMP: replaced by the query compiler's condition function.
+const JOBS_CONDITION = (): string => { throw new Error('the job condition compiler is not wired yet'); };
+
 /** The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each call is atomic. */
 export class SqliteStore implements Store {
   readonly capabilities = { skipLocked: false };
@@ -26,8 +31,10 @@ export class SqliteStore implements Store {
   readonly c2d: C2dStore;
   readonly caCertificates: CaCertificateStore;
   readonly mqttSessions: MqttSessionStore;
+  readonly jobs: JobStore;
 
   private constructor(private readonly db: Db) {
+    this.jobs = new SqliteJobs(db, JOBS_CONDITION);
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
     this.c2d = new SqliteC2d(db);
