@@ -5,8 +5,11 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { connect } from 'nats';
 import type { EventRecord } from '../src/ports/eventlog/index.js';
+import { JetStreamEventLog } from '../src/ports/eventlog/jetstream/index.js';
 import { SqliteEventLog } from '../src/ports/eventlog/sqlite/index.js';
+import { requireNats, skipReason } from '../test/support/services.js';
 import { percentile } from './support/https-load.js';
 
 /**
@@ -17,6 +20,9 @@ import { percentile } from './support/https-load.js';
  * synchronous = FULL, the device index). Peer, same run, same producers and records: the same schema and pragmas
  * with one transaction per record, i.e. durability without group commit.
  * eventlog-append-noindex: the same pair with `deviceIndex: false` (and the peer's schema without the index too).
+ * eventlog-append-jetstream: the same producers and records into the JetStream EventLog with its defaults, on a fresh
+ * stream (deleted afterwards) at CORRAL_TEST_NATS_URL (default nats://127.0.0.1:4222); peer: the SQLite EventLog's
+ * figure from eventlog-append above. Skipped, and said so, when NATS is not reachable.
  * All files live in one temp dir on the same disk. Figures go to stdout, progress to stderr.
  */
 
@@ -134,7 +140,44 @@ async function measurePerRecordCommit(file: string, o: Options, deviceIndex: boo
 const rate = (r: LoopResult): number => r.appends / (r.elapsedMs / 1000);
 const ms = (x: number): string => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
-async function figure(name: string, dir: string, o: Options, deviceIndex: boolean, make: MakeRecord): Promise<void> {
+/** The JetStream EventLog with its defaults on a fresh stream, which is deleted afterwards. */
+async function measureJetStream(url: string, o: Options, make: MakeRecord): Promise<LoopResult> {
+  const nc = await connect({ servers: url, name: 'corral-bench-eventlog' });
+  const id = randomBytes(4).toString('hex');
+  const stream = `CORRAL_BENCH_${id}`;
+  try {
+    const log = await JetStreamEventLog.open({ connection: nc, stream, subjectPrefix: `corral-bench.${id}` });
+    try {
+      await closedLoop((r) => log.append(r), o.producers, WARMUP_SECONDS, make);
+      const before = log.stats;
+      const result = await closedLoop((r) => log.append(r), o.producers, o.seconds, make);
+      const after = log.stats;
+      const commits = after.commits - before.commits;
+      process.stderr.write(`  jetstream: ${commits} commits, ${((after.records - before.records) / commits).toFixed(0)} records `
+        + `per commit on average, largest ${after.largestBatch}\n`);
+      return result;
+    } finally {
+      await log.close();
+    }
+  } finally {
+    await (await nc.jetstreamManager()).streams.delete(stream).catch(() => undefined);
+    await nc.close();
+  }
+}
+
+async function jetstreamFigure(o: Options, make: MakeRecord, sqlite: LoopResult): Promise<void> {
+  process.stderr.write('eventlog-append-jetstream:\n');
+  const url = await requireNats();
+  if (url === undefined) {
+    process.stderr.write(`  skipped: ${skipReason('NATS')}\n`);
+    return;
+  }
+  const js = await measureJetStream(url, o, make);
+  process.stdout.write(`eventlog-append-jetstream  jetstream ${Math.round(rate(js))} rec/s p50 ${ms(percentile(js.latencies, 50))} ms `
+    + `p99 ${ms(percentile(js.latencies, 99))} ms  sqlite ${Math.round(rate(sqlite))} rec/s  ratio ${(rate(js) / rate(sqlite)).toFixed(2)}×\n`);
+}
+
+async function figure(name: string, dir: string, o: Options, deviceIndex: boolean, make: MakeRecord): Promise<LoopResult> {
   process.stderr.write(`${name}:\n`);
   const corral = await measureCorral(join(dir, `${name}-corral.db`), o, deviceIndex, make);
   const peer = await measurePerRecordCommit(join(dir, `${name}-peer.db`), o, deviceIndex, make);
@@ -142,6 +185,7 @@ async function figure(name: string, dir: string, o: Options, deviceIndex: boolea
   const ratio = rate(corral) / rate(peer);
   process.stdout.write(`${name}  corral ${Math.round(rate(corral))} rec/s p50 ${ms(percentile(corral.latencies, 50))} ms `
     + `p99 ${ms(percentile(corral.latencies, 99))} ms  per-record-commit ${Math.round(rate(peer))} rec/s  ratio ${ratio.toFixed(1)}×\n`);
+  return corral;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -151,8 +195,9 @@ export async function run(args: string[]): Promise<void> {
     const make = recordMaker(o.producers, o.bytes);
     process.stderr.write(`eventlog: ${o.producers} producers, ${o.bytes}-byte bodies, ${o.seconds} s each after ${WARMUP_SECONDS} s `
       + `warm-up, ${cpus().length} cores, files in ${dir}\n`);
-    await figure('eventlog-append', dir, o, true, make);
+    const sqlite = await figure('eventlog-append', dir, o, true, make);
     await figure('eventlog-append-noindex', dir, o, false, make);
+    await jetstreamFigure(o, make, sqlite);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
