@@ -6,6 +6,7 @@
 
 import type { CaCertificateStore } from './ca-certificates.js';
 import type { C2dStore } from './c2d.js';
+import type { QueryStore } from './query.js';
 import type { JobStore } from './jobs.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -159,6 +160,8 @@ export interface Store {
   readonly caCertificates: CaCertificateStore;
   readonly mqttSessions: MqttSessionStore;
   readonly jobs: JobStore;
+  /** Fleet queries: a checked QueryPlan compiled to the engine's SQL and run there, one keyset page at a time. */
+  readonly query: QueryStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -174,3 +177,9 @@ export type { CaCertificateRecord, CaCertificateStore } from './ca-certificates.
 export type {
   ClaimOptions, DeviceJobResult, ExpandOptions, JobListOptions, JobRecord, JobStatistics, JobStatus, JobStore, JobType,
 } from './jobs.js';
+export type {
+  Aggregate, ArithmeticOp, CompareOp, DeviceJobRecord, FieldRef, IdentityQueryColumn, JobQueryColumn, OrderKey, QueryCollection,
+  QueryCursor, QueryDocument, QueryExpr, QueryFunction, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QuerySelect,
+  QueryStore, ScalarValue, SelectItem,
+} from './query.js';
+export { IDENTITY_QUERY_COLUMNS, JOB_QUERY_COLUMNS, QueryCursorInvalid } from './query.js';

@@ -174,6 +174,12 @@ export interface QueryStore {
    * Runs a plan, one page at a time: rows in order-by order, then key order; a row changed or inserted between
    * pages appears at most once, where its keys put it. Throws QueryCursorInvalid for an `after` this plan could not
    * have produced.
+   *
+   * TOP: a page holds at most min(limit, plan.top) rows, and `after` is set only when it holds `limit` rows and
+   * `top` is absent or above `limit`; to keep TOP over all pages, the caller asks for the next page with `top`
+   * less the rows already returned. Row selects (all or paths) give whole records (core projects paths). Aggregates:
+   * one row without GROUP BY (never an `after`); groups in key order, paged by their keys; SUM, AVG, MIN and MAX
+   * read numbers only and are null where there are none; a group key that is missing is left out of its row.
    */
   run(plan: QueryPlan, page: QueryPageOptions): Promise<QueryPage>;
   /** Declared indexes, oldest first. */

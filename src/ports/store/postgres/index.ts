@@ -9,6 +9,7 @@ import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, imp
 import { PostgresC2d } from './c2d.js';
 import { PostgresCaCertificates } from './ca-certificates.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { PostgresQueryStore, postgresDeviceCondition } from './query.js';
 import { inTransaction } from './tx.js';
 import { PostgresJobs } from './jobs.js';
 import type { JobStore } from '../jobs.js';
@@ -45,8 +46,6 @@ export interface PostgresOptions {
   readonly onIdleError?: (err: Error) => void;
 }
 
-// TEMP: replaced by the query compiler's condition function.
-const JOBS_CONDITION = (): string => { throw new Error('the job condition compiler is not wired yet'); };
 
 /** The shared store: PostgreSQL through a pg Pool; several hub nodes may use one database at once. */
 export class PostgresStore implements Store {
@@ -57,14 +56,16 @@ export class PostgresStore implements Store {
   readonly caCertificates: CaCertificateStore;
   readonly jobs: JobStore;
   readonly mqttSessions: MqttSessionStore;
+  readonly query: PostgresQueryStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
-    this.jobs = new PostgresJobs(pool, JOBS_CONDITION);
+    this.jobs = new PostgresJobs(pool, postgresDeviceCondition);
     this.identities = new PostgresIdentities(pool);
     this.policies = new PostgresPolicies(pool);
     this.c2d = new PostgresC2d(pool);
     this.caCertificates = new PostgresCaCertificates(pool);
+    this.query = new PostgresQueryStore(pool);
     this.mqttSessions = {
       get: async (clientId) => {
         const { rows } = await pool.query<{ subscriptions: string[] }>('SELECT subscriptions FROM mqtt_sessions WHERE client_id = $1', [clientId]);

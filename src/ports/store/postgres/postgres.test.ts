@@ -4,6 +4,7 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { requirePostgres, skipReason } from '../../../../test/support/services.js';
 import { storeContract } from '../contract.js';
+import { queryContract } from '../contract-query.js';
 import { PostgresStore } from './index.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -31,6 +32,26 @@ storeContract({
     const store = await PostgresStore.connect({ url: serverUrl(), schema: freshSchema(), poolSize: 4 });
     await store.migrate();
     return store;
+  },
+});
+
+queryContract({
+  test,
+  skip,
+  make: async () => {
+    const schema = freshSchema();
+    const store = await PostgresStore.connect({ url: serverUrl(), schema, poolSize: 4 });
+    await store.migrate();
+    const client = new pg.Client({ connectionString: serverUrl(), options: `-c search_path=${schema}` });
+    await client.connect();
+    return {
+      store,
+      exec: async (sql) => { await client.query(sql); },
+      close: async () => {
+        await client.end();
+        await store.close();
+      },
+    };
   },
 });
 

@@ -12,6 +12,7 @@ import { SqliteCaCertificates } from './ca-certificates.js';
 import { SqliteJobs } from './jobs.js';
 import type { JobStore } from '../jobs.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteQueryStore, sqliteDeviceCondition } from './query.js';
 
 type Db = Database.Database;
 type Row = Record<string, unknown>;
@@ -20,8 +21,6 @@ const COLS = IDENTITY_COLUMNS.join(', ');
 const PARAMS = IDENTITY_COLUMNS.map(() => '?').join(', ');
 const SET_REPLACED = REPLACE_COLUMNS.map((c) => `${c} = ?`).join(', ');
 
-// TEMP: replaced by the query compiler's condition function.
-const JOBS_CONDITION = (): string => { throw new Error('the job condition compiler is not wired yet'); };
 
 /** The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each call is atomic. */
 export class SqliteStore implements Store {
@@ -32,13 +31,15 @@ export class SqliteStore implements Store {
   readonly caCertificates: CaCertificateStore;
   readonly mqttSessions: MqttSessionStore;
   readonly jobs: JobStore;
+  readonly query: SqliteQueryStore;
 
   private constructor(private readonly db: Db) {
-    this.jobs = new SqliteJobs(db, JOBS_CONDITION);
+    this.jobs = new SqliteJobs(db, sqliteDeviceCondition);
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
     this.c2d = new SqliteC2d(db);
     this.caCertificates = new SqliteCaCertificates(db);
+    this.query = new SqliteQueryStore(db);
     this.mqttSessions = {
       get: async (clientId) => {
         const text = db.prepare('SELECT subscriptions FROM mqtt_sessions WHERE client_id = ?').pluck().get(clientId) as string | undefined;

@@ -1,0 +1,65 @@
+import type { IdentityRecord, JsonObject } from '../index.js';
+import type { DeviceJobRecord, QueryCollection, QueryPage, QueryCursor } from '../query.js';
+import { TRUE } from './query-dialect.js';
+import { IDENTITY_COLUMNS, identityFromRow } from './rows.js';
+
+type Row = Record<string, unknown>;
+
+/** The columns of `job_devices` a devices.jobs row reads. */
+const JOB_DEVICE_COLUMNS = [
+  'job_id', 'device_id', 'module_id', 'job_type', 'status', 'created_time', 'start_time', 'end_time', 'updated_time',
+  'outcome', 'error',
+] as const;
+
+/** Where a collection's rows live and how one becomes a record. */
+export interface QuerySource {
+  readonly table: string;
+  /** The condition that picks the collection's rows out of the table. */
+  readonly filter: string;
+  readonly columns: readonly string[];
+  /** The columns that make a row unique, in the order that breaks ties after the plan's order keys. */
+  readonly keys: readonly string[];
+  page(rows: readonly Row[], after: QueryCursor | undefined): QueryPage;
+}
+
+const identities = (filter: string): QuerySource => ({
+  table: 'identities',
+  filter,
+  columns: IDENTITY_COLUMNS,
+  keys: ['device_id', 'module_id'],
+  page: (rows, after) => ({ kind: 'identities', rows: rows.map(identityFromRow) as IdentityRecord[], ...(after && { after }) }),
+});
+
+export const QUERY_SOURCES: Readonly<Record<QueryCollection, QuerySource>> = {
+  devices: identities(`module_id = ''`),
+  modules: identities(`module_id <> ''`),
+  jobs: {
+    table: 'job_devices',
+    filter: TRUE,
+    columns: JOB_DEVICE_COLUMNS,
+    keys: ['device_id', 'job_id', 'module_id'],
+    page: (rows, after) => ({ kind: 'jobs', rows: rows.map(deviceJobFromRow), ...(after && { after }) }),
+  },
+};
+
+/** pg parses jsonb itself; SQLite hands JSON text back. */
+function jsonOrNull(v: unknown): JsonObject | null {
+  if (v === null || v === undefined) return null;
+  return (typeof v === 'string' ? JSON.parse(v) : v) as JsonObject;
+}
+
+export function deviceJobFromRow(row: Row): DeviceJobRecord {
+  return {
+    jobId: row.job_id as string,
+    deviceId: row.device_id as string,
+    moduleId: row.module_id as string,
+    jobType: row.job_type as string,
+    status: row.status as DeviceJobRecord['status'],
+    createdDateTimeUtc: row.created_time as string,
+    startTimeUtc: (row.start_time as string | null) ?? null,
+    endTimeUtc: (row.end_time as string | null) ?? null,
+    lastUpdatedDateTimeUtc: row.updated_time as string,
+    outcome: jsonOrNull(row.outcome),
+    error: jsonOrNull(row.error),
+  };
+}
