@@ -6,6 +6,7 @@ import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { disposeHub, startHub, tempDataDir, type RunningHub } from '../test/support/hub-process.js';
+import { positiveInt } from './support/hub.js';
 import { closedLoop, percentile } from './support/https-load.js';
 import { API_VERSION, deviceCredentials, importFleet, makeFleet, serviceAuthorization, type Fleet } from './mqtt/fleet.js';
 import { FANOUT_TIMEOUT_MS, patchEach, publishAll, subscribers } from './mqtt/fanout.js';
@@ -60,13 +61,6 @@ interface Options {
   readonly fanout: number;
   readonly figures: ReadonlySet<Figure>;
   readonly hubCpuProf?: string;
-}
-
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${text}'`);
-  return n;
 }
 
 /**

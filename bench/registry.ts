@@ -1,15 +1,15 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { disposeHub, startHub, tempDataDir, type RunningHub } from '../test/support/hub-process.js';
 import { serviceToken } from '../test/support/rest.js';
 import { requirePostgres, skipReason } from '../test/support/services.js';
 import { benchDeviceId, writeDevicesFile } from './registry/devices.js';
 import { buildPeerRows, insertPeerRows } from './registry/peer.js';
-import { closedLoop, percentile, streamFile, type BenchRequest, type LoadResult } from './support/https-load.js';
+import { benchSchemaName, countLabel, dropSchema, importFleet, positiveInt } from './support/hub.js';
+import { closedLoop, percentile, type BenchRequest, type LoadResult } from './support/https-load.js';
 
 /**
  * `npm run bench -- registry [--devices N] [--clients C] [--seconds D]`
@@ -33,13 +33,6 @@ interface Options {
   readonly seconds: number;
 }
 
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${text}'`);
-  return n;
-}
-
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args, strict: true, allowPositionals: false,
@@ -52,32 +45,12 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-/** 1000000 → '1m', 20000 → '20k', for figure names. */
-function countLabel(n: number): string {
-  if (n % 1_000_000 === 0) return `${n / 1_000_000}m`;
-  if (n % 1000 === 0) return `${n / 1000}k`;
-  return String(n);
-}
-
 function progress(message: string): void {
   process.stderr.write(`[bench registry] ${message}\n`);
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const ratio = (a: number, b: number) => `ratio ${(a / b).toFixed(2)}×`;
-
-/** Streams the file to the hub's import and checks the report; resolves with the wall time in ms. */
-async function importInto(hub: RunningHub, file: string, devices: number): Promise<number> {
-  const res = await streamFile(hub.info.hostName, 'POST', '/corral/v1/registry/import', {
-    authorization: serviceToken(hub.info.connectionStrings.iothubowner),
-    'content-type': 'application/x-ndjson',
-  }, file);
-  const report = res.json as { ok?: unknown; upserted?: unknown } | undefined;
-  if (res.status !== 200 || report?.ok !== true || report.upserted !== devices) {
-    throw new Error(`import into ${hub.info.hostName} failed: HTTP ${res.status} ${res.text.slice(0, 2000)}\n${hub.logs.slice(-20).join('\n')}`);
-  }
-  return res.elapsedMs;
-}
 
 interface HubLoads {
   readonly get: LoadResult;
@@ -137,16 +110,6 @@ function timePeer(work: string, devices: number): number {
   return ms;
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
 export async function run(args: string[]): Promise<void> {
   const opts = parseOptions(args);
   const label = countLabel(opts.devices);
@@ -161,7 +124,7 @@ export async function run(args: string[]): Promise<void> {
     const sqliteHub = await startHub({ address: SQLITE_ADDRESS, dataDir: tempDataDir('bench-sqlite') });
     cleanups.push(() => disposeHub(sqliteHub));
     progress(`SQLite hub up on ${SQLITE_ADDRESS}; importing`);
-    const sqliteImportMs = await importInto(sqliteHub, file, opts.devices);
+    const sqliteImportMs = await importFleet(sqliteHub, file, opts.devices);
     console.log(`registry-import-${label}-sqlite  corral ${seconds(sqliteImportMs)}  plain-inserts ${seconds(peerMs)}  ${ratio(sqliteImportMs, peerMs)}`);
     const sqliteLoads = await loadHub(sqliteHub, opts);
     await disposeHub(sqliteHub); // one hub at a time: the machine's cores are shared with the load
@@ -173,7 +136,7 @@ export async function run(args: string[]): Promise<void> {
       printLoads(label, sqliteLoads, undefined);
       return;
     }
-    const schema = `bench_${randomBytes(6).toString('hex')}`;
+    const schema = benchSchemaName();
     cleanups.push(() => dropSchema(url, schema));
     const pgHub = await startHub({
       address: POSTGRES_ADDRESS, dataDir: tempDataDir('bench-postgres'),
@@ -181,7 +144,7 @@ export async function run(args: string[]): Promise<void> {
     });
     cleanups.push(() => disposeHub(pgHub));
     progress(`PostgreSQL hub up on ${POSTGRES_ADDRESS} (schema ${schema}); importing`);
-    const pgImportMs = await importInto(pgHub, file, opts.devices);
+    const pgImportMs = await importFleet(pgHub, file, opts.devices);
     console.log(`registry-import-${label}-postgres  postgres ${seconds(pgImportMs)}  sqlite ${seconds(sqliteImportMs)}  ${ratio(pgImportMs, sqliteImportMs)}`);
     const pgLoads = await loadHub(pgHub, opts);
     printLoads(label, sqliteLoads, pgLoads);

@@ -20,13 +20,27 @@ const CHANNELS = ['stable', 'stable', 'stable', 'beta', 'lts'];
 const MODES = ['auto', 'eco', 'comfort', 'off'];
 const ZONES = ['north', 'south', 'east', 'west'];
 
+/**
+ * Optional additions to the fleet, off by default so the registry benchmark's fleet stays as it was.
+ * `batches`: tags.batch = 'b-<i mod batches>', so a fleet of 10 × batches devices has exactly 10 devices in each batch,
+ * spread over the whole id range (b, b + batches, b + 2 × batches, …) rather than side by side.
+ */
+export interface FleetShape {
+  readonly batches?: number;
+}
+
+/** The tags.batch value of batch b. */
+export function batchTag(b: number): string {
+  return `b-${b}`;
+}
+
 /** The id of device i (0-based): sortable, fixed width. */
 export function benchDeviceId(i: number): string {
   return `bench-dev-${String(i).padStart(8, '0')}`;
 }
 
 /** Device i with its twin, always the same for the same i. */
-export function benchDevice(i: number): BenchDevice {
+export function benchDevice(i: number, shape: FleetShape = {}): BenchDevice {
   const r = random(i * 2654435761);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
@@ -44,6 +58,7 @@ export function benchDevice(i: number): BenchDevice {
       model: pick(MODELS),
       firmwareChannel: pick(CHANNELS),
       owner: `facilities-team-${int(1, 60)}`,
+      ...(shape.batches === undefined ? {} : { batch: batchTag(i % shape.batches) }),
     },
     properties: {
       desired: {
@@ -64,13 +79,13 @@ export function benchDevice(i: number): BenchDevice {
 }
 
 /** Writes devices 0..count-1 as JSON Lines; resolves with the file's size in bytes. */
-export async function writeDevicesFile(file: string, count: number): Promise<number> {
+export async function writeDevicesFile(file: string, count: number, shape: FleetShape = {}): Promise<number> {
   const out = createWriteStream(file);
   let bytes = 0;
   const LINES_PER_CHUNK = 1000;
   for (let start = 0; start < count; start += LINES_PER_CHUNK) {
     let chunk = '';
-    for (let i = start; i < Math.min(count, start + LINES_PER_CHUNK); i++) chunk += JSON.stringify(benchDevice(i)) + '\n';
+    for (let i = start; i < Math.min(count, start + LINES_PER_CHUNK); i++) chunk += JSON.stringify(benchDevice(i, shape)) + '\n';
     bytes += Buffer.byteLength(chunk);
     if (!out.write(chunk)) await once(out, 'drain');
   }
