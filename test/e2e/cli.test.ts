@@ -163,3 +163,36 @@ test('unknown verbs and flags give a clear error', async () => {
   assert.equal(f.code, 1);
   assert.match(f.stderr, /Unknown option '--bogus'/);
 });
+
+test('query follows every page, index add/list/remove declares paths, job twin/show/list/cancel drive jobs v2', async () => {
+  for (const id of ['cliq-1', 'cliq-2', 'cliq-3']) {
+    await ok(['device', 'create', id]);
+    await ok(['twin', 'update', id, '--tags', JSON.stringify({ ring: id === 'cliq-3' ? 'canary' : 'main' })]);
+  }
+  const rows = await ok(['query', "SELECT deviceId FROM devices WHERE STARTSWITH(deviceId, 'cliq-') ORDER BY deviceId", '--page-size', '1']) as { deviceId: string }[];
+  assert.deepEqual(rows, [{ deviceId: 'cliq-1' }, { deviceId: 'cliq-2' }, { deviceId: 'cliq-3' }]);
+  const bad = await corral(['query', 'SELECT * FROM devices WHERE', '--data', hub.dataDir]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /400: query error at position \d+/);
+
+  assert.deepEqual(await ok(['index', 'add', 'tags.ring']), { path: 'tags.ring', created: true });
+  assert.deepEqual(await ok(['index', 'add', 'tags.ring']), { path: 'tags.ring', created: false });
+  assert.deepEqual((await ok(['index', 'list']) as { path: string }[]).map((i) => i.path), ['tags.ring']);
+  const notIndexable = await corral(['index', 'add', 'deviceId', '--data', hub.dataDir]);
+  assert.match(notIndexable.stderr, /cannot be indexed/);
+  await ok(['index', 'remove', 'tags.ring']);
+  assert.deepEqual(await ok(['index', 'list']), []);
+
+  const job = await ok(['job', 'twin', 'cli-job', '--where', "tags.ring = 'canary'", '--patch', '{"properties":{"desired":{"fw":"2.0"}}}']) as { jobId: string; type: string };
+  assert.equal(job.type, 'scheduleUpdateTwin');
+  let shown: { status: string; deviceJobStatistics: { succeededCount: number } } | undefined;
+  for (let i = 0; i < 100 && shown?.status !== 'completed'; i++) shown = await ok(['job', 'show', 'cli-job']) as typeof shown;
+  assert.equal(shown?.status, 'completed');
+  assert.equal(shown?.deviceJobStatistics.succeededCount, 1);
+  assert.deepEqual((await ok(['job', 'list', '--type', 'scheduleUpdateTwin']) as { jobId: string }[]).map((j) => j.jobId), ['cli-job']);
+  const later = await ok(['job', 'method', 'cli-later', '--where', "deviceId = 'cliq-1'", '--method', 'reboot', '--start-time', new Date(Date.now() + 3600_000).toISOString()]) as { status: string };
+  assert.equal(later.status, 'scheduled');
+  assert.equal((await ok(['job', 'cancel', 'cli-later']) as { status: string }).status, 'cancelled');
+  const twin = await ok(['twin', 'show', 'cliq-3']) as { properties: { desired: { fw: string } } };
+  assert.equal(twin.properties.desired.fw, '2.0');
+});

@@ -2,7 +2,7 @@ import { JobAlreadyExists, JobNotFound } from '../errors/index.js';
 import type { TwinLimits } from '../twins/index.js';
 import type { Clock } from '../../ports/clock/index.js';
 import type { Store } from '../../ports/store/index.js';
-import type { JobRecord, JobStatus, JobType } from '../../ports/store/jobs.js';
+import type { JobRecord, JobStatistics, JobStatus, JobType } from '../../ports/store/jobs.js';
 import { parseJobRequest } from './request.js';
 import { jobView } from './view.js';
 
@@ -24,9 +24,16 @@ export interface JobsDeps {
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'];
 export const JOB_TYPES: readonly JobType[] = ['scheduleUpdateTwin', 'scheduleDeviceMethod'];
 const ACTIVE: readonly JobStatus[] = ['queued', 'scheduled', 'running'];
+/**
+ * How long a running job's statistics are reused: counting a million device rows takes tens of milliseconds, and
+ * a caller polling a job should not slow the job down. Ended jobs keep their final statistics in the job row.
+ */
+const STATISTICS_TTL_MS = 1000;
 
 /** Jobs v2: schedule, read, cancel and list jobs; JobRunner does the work. */
 export class Jobs {
+  private readonly statistics = new Map<string, { atMs: number; value: JobStatistics }>();
+
   constructor(private readonly deps: JobsDeps) {}
 
   /** Stores a new job (400004 for a bad request, 409005 for an id in use) and returns its JobResponse. */
@@ -72,6 +79,17 @@ export class Jobs {
   }
 
   private async view(job: JobRecord): Promise<JobView> {
-    return jobView(job, job.statistics ?? await this.deps.store.jobs.statistics(job.jobId));
+    return jobView(job, job.statistics ?? await this.statisticsOf(job));
+  }
+
+  private async statisticsOf(job: JobRecord): Promise<JobStatistics> {
+    const now = this.deps.clock.now();
+    const cached = this.statistics.get(job.jobId);
+    if (cached && job.status === 'running' && now - cached.atMs < STATISTICS_TTL_MS) return cached.value;
+    const value = await this.deps.store.jobs.statistics(job.jobId);
+    if (job.status === 'running') this.statistics.set(job.jobId, { atMs: now, value });
+    else this.statistics.delete(job.jobId);
+    for (const [id, c] of this.statistics) if (now - c.atMs >= STATISTICS_TTL_MS) this.statistics.delete(id);
+    return value;
   }
 }

@@ -14,6 +14,8 @@ const TWIN_BATCH = 1000;
 const EXPAND_CHUNK = 10_000;
 /** Method calls a node keeps in flight per job. */
 const METHOD_IN_FLIGHT = 256;
+/** Twin batches a node keeps in flight per job: the database (PostgreSQL's processes) works on several at once. */
+const TWIN_BATCHES_IN_FLIGHT = 3;
 const TWIN_LEASE_MS = 60_000;
 /** Ended jobs are kept 30 days, as IoT Hub keeps job history. */
 const HISTORY_MS = 30 * 24 * 3600_000;
@@ -117,10 +119,11 @@ export class JobRunner {
         const now = this.deps.clock.now();
         if (now > job.startMs + job.maxExecutionSeconds * 1000) { await this.expire(job); break; }
         await this.flush(jobId, results);
-        const room = job.jobType === 'scheduleUpdateTwin' ? TWIN_BATCH : METHOD_IN_FLIGHT - inFlight.size;
+        const isTwin = job.jobType === 'scheduleUpdateTwin';
+        const room = isTwin ? (inFlight.size < TWIN_BATCHES_IN_FLIGHT ? TWIN_BATCH : 0) : METHOD_IN_FLIGHT - inFlight.size;
         const rows = room > 0 ? await this.claim(job, room, now) : [];
         if (rows.length > 0) {
-          if (job.jobType === 'scheduleUpdateTwin') results.push(...await this.updateTwins(job, rows));
+          if (isTwin) this.track(inFlight, this.updateTwins(job, rows).then((r) => { results.push(...r); }));
           else for (const row of rows) this.callMethod(job, row, inFlight, results);
           continue;
         }
@@ -183,11 +186,18 @@ export class JobRunner {
 
   private callMethod(job: JobRecord, row: DeviceJobRecord, inFlight: Set<Promise<void>>, results: DeviceJobResult[]): void {
     const key = { deviceId: row.deviceId, moduleId: row.moduleId };
-    const call: Promise<void> = this.deps.methods.invoke(key, job.request.cloudToDeviceMethod).then(
+    this.track(inFlight, this.deps.methods.invoke(key, job.request.cloudToDeviceMethod).then(
       (answer) => { results.push({ ...key, status: 'completed', outcome: { deviceMethodResponse: { status: answer.status, payload: answer.payload } }, error: null }); },
       (err: unknown) => { results.push({ ...key, status: 'failed', outcome: null, error: errorOf(err) }); },
-    ).finally(() => inFlight.delete(call));
-    inFlight.add(call);
+    ));
+  }
+
+  /** Keeps `work` in the set until it settles; a failed batch leaves its rows leased, to be claimed again later. */
+  private track(inFlight: Set<Promise<void>>, work: Promise<void>): void {
+    const tracked: Promise<void> = work
+      .catch((err: unknown) => this.deps.onError?.(err, ''))
+      .finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
   }
 
   private async flush(jobId: string, results: DeviceJobResult[]): Promise<void> {

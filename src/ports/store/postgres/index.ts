@@ -190,6 +190,7 @@ class PostgresIdentities implements IdentityStore {
 
   async applyBatch(ops: readonly BatchOp[]): Promise<boolean[]> {
     if (ops.length === 0) return [];
+    if (ops.every((op) => op.kind === 'replace') && distinctKeys(ops)) return replaceAll(this.pool, ops as Extract<BatchOp, { kind: 'replace' }>[]);
     return inTransaction(this.pool, async (c) => {
       const results: boolean[] = [];
       for (const op of ops) results.push(await applyOn(c, op));
@@ -243,6 +244,36 @@ async function replaceOn(db: Db, record: IdentityRecord, expectedRev: number): P
   const r = await db.query(`UPDATE identities SET ${SET_REPLACED}
       WHERE device_id = $1 AND module_id = $2 AND rev = $${values.length}`, values);
   return r.rowCount === 1;
+}
+
+const JSONB_COLUMNS = new Set(['parent_scopes', 'tags', 'desired', 'reported', 'desired_meta', 'reported_meta']);
+const INTEGER_COLUMNS = new Set(['iot_edge', 'desired_version', 'reported_version', 'twin_version', 'rev']);
+const castOf = (c: string): string => (JSONB_COLUMNS.has(c) ? '::jsonb' : INTEGER_COLUMNS.has(c) ? '::integer' : '');
+/**
+ * Every replace of a batch in one statement (one round trip instead of one per record; a job's batch of 1000 twin
+ * writes): each row is written only where its rev is still the expected one, and RETURNING tells which were.
+ */
+const REPLACE_ALL = `UPDATE identities AS i SET ${REPLACE_COLUMNS.map((c) => `${c} = v.${c}${castOf(c)}`).join(', ')}
+  FROM unnest(${['device_id', 'module_id', 'expected_rev', ...REPLACE_COLUMNS].map((_, k) => `$${k + 1}::text[]`).join(', ')})
+    AS v(device_id, module_id, expected_rev, ${REPLACE_COLUMNS.join(', ')})
+  WHERE i.device_id = v.device_id AND i.module_id = v.module_id AND i.rev = v.expected_rev::integer
+  RETURNING i.device_id, i.module_id`;
+
+/** One statement writes a row at most once, so a batch naming a record twice takes the op-by-op path. */
+function distinctKeys(ops: readonly BatchOp[]): boolean {
+  return new Set(ops.map((op) => identityKeyText(op.kind === 'delete' ? op.key : op.record))).size === ops.length;
+}
+
+async function replaceAll(db: Db, ops: readonly Extract<BatchOp, { kind: 'replace' }>[]): Promise<boolean[]> {
+  const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+  const columns: (string | null)[][] = Array.from({ length: REPLACE_COLUMNS.length + 3 }, () => []);
+  for (const op of ops) {
+    const row = [op.record.deviceId, op.record.moduleId, op.expectedRev, ...replaceValues(op.record, op.expectedRev + 1)];
+    row.forEach((v, k) => columns[k]?.push(text(v)));
+  }
+  const { rows } = await db.query<{ device_id: string; module_id: string }>({ name: 'corral_replace_all', text: REPLACE_ALL, values: columns });
+  const written = new Set(rows.map((r) => identityKeyText({ deviceId: r.device_id, moduleId: r.module_id })));
+  return ops.map((op) => written.has(identityKeyText(op.record)));
 }
 
 /** With expectedRev, `db` must be in a transaction: the row lock holds the rev until the delete. */

@@ -15,6 +15,12 @@ export type SqliteConditionCompiler = (expr: QueryExpr, params: unknown[]) => st
 const ENDED = ENDED_JOB_STATUSES.map((s) => `'${s}'`).join(', ');
 const DJ_COLS = DEVICE_JOB_COLUMNS.join(', ');
 
+function lease(db: Db, which: string) {
+  return db.prepare(`UPDATE job_devices SET status = 'running', lease_owner = @owner, lease_until_ms = @until,
+      start_time = COALESCE(start_time, @nowIso), updated_time = @nowIso
+    WHERE rowid IN (SELECT rowid FROM job_devices WHERE job_id = @jobId AND ${which} LIMIT @limit) RETURNING ${DJ_COLS}`);
+}
+
 function prepare(db: Db) {
   return {
     insert: db.prepare(`INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) VALUES (${JOB_COLUMNS.map(() => '?').join(', ')})
@@ -23,10 +29,9 @@ function prepare(db: Db) {
     replace: db.prepare(`UPDATE jobs SET ${JOB_REPLACE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE job_id = ? AND rev = ?`),
     active: db.prepare(`SELECT * FROM jobs WHERE status = 'running' OR (status IN ('queued', 'scheduled') AND start_ms <= ?)
       ORDER BY created_ms, job_id`),
-    claimable: db.prepare(`SELECT rowid FROM job_devices WHERE job_id = @jobId
-      AND (status = 'pending' OR (status = 'running' AND lease_until_ms <= @nowMs)) LIMIT @limit`).pluck(),
-    lease: db.prepare(`UPDATE job_devices SET status = 'running', lease_owner = @owner, lease_until_ms = @until,
-      start_time = COALESCE(start_time, @nowIso), updated_time = @nowIso WHERE rowid = @rowid RETURNING ${DJ_COLS}`),
+    // Pending rows first, then rows whose lease ran out (their worker died): each a range of the (job_id, status) index.
+    leasePending: lease(db, `status = 'pending'`),
+    leaseExpired: lease(db, `status = 'running' AND lease_until_ms <= @nowMs`),
     addClaimed: db.prepare('UPDATE jobs SET claimed_count = claimed_count + ? WHERE job_id = ?'),
     finish: db.prepare(`UPDATE job_devices SET status = @status, outcome = @outcome, error = @error, end_time = @nowIso,
       updated_time = @nowIso, lease_owner = NULL, lease_until_ms = NULL
@@ -106,9 +111,9 @@ export class SqliteJobs implements JobStore {
       if (!job || job.status !== 'running') return [];
       const room = o.maxClaimedCount === undefined ? o.limit : Math.min(o.limit, o.maxClaimedCount - Number(job.claimed_count));
       if (room <= 0) return [];
-      const rowids = this.s.claimable.all({ jobId: o.jobId, nowMs: o.nowMs, limit: room }) as number[];
-      const until = o.nowMs + o.leaseMs;
-      const rows = rowids.map((rowid) => this.s.lease.get({ owner: o.owner, until, nowIso: o.nowIso, rowid }) as Row);
+      const args = { jobId: o.jobId, owner: o.owner, until: o.nowMs + o.leaseMs, nowIso: o.nowIso, nowMs: o.nowMs };
+      const rows = this.s.leasePending.all({ ...args, limit: room }) as Row[];
+      if (rows.length < room) rows.push(...this.s.leaseExpired.all({ ...args, limit: room - rows.length }) as Row[]);
       if (rows.length) this.s.addClaimed.run(rows.length, o.jobId);
       return rows.map(deviceJobFromRow);
     }).immediate();
