@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import iothub from 'azure-iothub';
-import pg from 'pg';
 import { eventually } from '../support/eventually.js';
 import { disposeHub, startHub, type RunningHub } from '../support/hub-process.js';
-import { requirePostgres, skipReason } from '../support/services.js';
+import { postgresHubSchema } from '../support/postgres-schema.js';
 import { serviceCall } from '../support/rest.js';
 
-const url = await requirePostgres();
-const schema = `e2e_${randomBytes(5).toString('hex')}`;
+const pgHub = await postgresHubSchema();
 const DEVICES = Array.from({ length: 12 }, (_, i) => `restart-${String(i).padStart(2, '0')}`);
 
 type Stats = { succeededCount: number; deviceCount: number; failedCount: number };
@@ -46,13 +43,5 @@ async function restartCase(address: string, args: string[]): Promise<void> {
 
 test('SQLite: a job survives a hub restart and resumes where it was', () => restartCase('127.0.0.20', []));
 
-test('PostgreSQL: a job survives a hub restart and resumes where it was', { skip: skipReason('PostgreSQL') }, () =>
-  restartCase('127.0.0.21', ['--store', 'postgres', '--postgres-url', url ?? '', '--postgres-schema', schema]));
-
-after(async () => {
-  if (!url) return;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.end();
-});
+test('PostgreSQL: a job survives a hub restart and resumes where it was', { skip: pgHub.skip }, () =>
+  restartCase('127.0.0.21', pgHub.storeArgs));

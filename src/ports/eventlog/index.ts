@@ -88,6 +88,23 @@ export class InvalidEventRecord extends Error {
   }
 }
 
+/**
+ * Checks one record of an append (its position in the call is `index`) and throws InvalidEventRecord naming the
+ * first bad field; every adapter checks before it batches, so a bad record fails its own call only.
+ */
+export function checkEventRecord(r: EventRecord, index: number): void {
+  if (typeof r.kind !== 'string' || r.kind === '') throw new InvalidEventRecord(index, 'kind', r.kind);
+  if (typeof r.deviceId !== 'string') throw new InvalidEventRecord(index, 'deviceId', r.deviceId);
+  if (typeof r.moduleId !== 'string') throw new InvalidEventRecord(index, 'moduleId', r.moduleId);
+  if (!Number.isFinite(r.enqueuedTimeMs)) throw new InvalidEventRecord(index, 'enqueuedTimeMs', r.enqueuedTimeMs);
+  if (!(r.body instanceof Uint8Array)) throw new InvalidEventRecord(index, 'body', r.body);
+  const props: unknown = r.properties;
+  if (typeof props !== 'object' || props === null) throw new InvalidEventRecord(index, 'properties', props);
+  for (const [key, value] of Object.entries(props)) {
+    if (typeof value !== 'string') throw new InvalidEventRecord(index, `properties['${key}']`, value);
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
   if (value === null || typeof value !== 'object') return String(value);

@@ -1,6 +1,6 @@
 import { headers, type MsgHdrs } from 'nats';
 import { idFromSubjectToken, subjectToken } from '../../bus/index.js';
-import { InvalidEventRecord, type EventRecord, type StoredEvent } from '../index.js';
+import { checkEventRecord, InvalidEventRecord, type EventRecord, type StoredEvent } from '../index.js';
 
 /**
  * One record as a JetStream message. The subject carries kind, device and module (`<prefix>.<kind>.<device>.<module>`,
@@ -53,17 +53,9 @@ export function deviceFilter(prefix: string, deviceId: string): string {
  * `maxMessageBytes` is the smaller of the server's max_payload and the stream's max_msg_size.
  */
 export function toOutgoing(prefix: string, r: EventRecord, index: number, maxMessageBytes: number): OutgoingRecord {
-  if (typeof r.kind !== 'string' || r.kind === '') throw new InvalidEventRecord(index, 'kind', r.kind);
-  if (typeof r.deviceId !== 'string') throw new InvalidEventRecord(index, 'deviceId', r.deviceId);
-  if (typeof r.moduleId !== 'string') throw new InvalidEventRecord(index, 'moduleId', r.moduleId);
-  if (!Number.isFinite(r.enqueuedTimeMs)) throw new InvalidEventRecord(index, 'enqueuedTimeMs', r.enqueuedTimeMs);
-  if (!(r.body instanceof Uint8Array)) throw new InvalidEventRecord(index, 'body', r.body);
-  const props: unknown = r.properties;
-  if (typeof props !== 'object' || props === null) throw new InvalidEventRecord(index, 'properties', props);
-  const entries = Object.entries(props);
-  for (const [key, value] of entries) {
-    if (typeof value !== 'string') throw new InvalidEventRecord(index, `properties['${key}']`, value);
-  }
+  checkEventRecord(r, index);
+  const props = r.properties;
+  const entries = Object.keys(props);
   const subject = `${prefix}.${subjectToken(r.kind)}.${subjectToken(r.deviceId)}.${subjectToken(r.moduleId)}`;
   const json = entries.length === 0 ? undefined : JSON.stringify(props);
   const bytes = r.body.byteLength + Buffer.byteLength(subject) + (json === undefined ? 0 : Buffer.byteLength(json))

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import {
   EventLogClosed, InvalidEventRecord,
   type EventLog, type EventRecord, type ReadOptions, type StoredEvent, type TrimOptions,
+  checkEventRecord,
 } from '../index.js';
 import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 
@@ -288,17 +289,8 @@ function checkOptions(opts: SqliteEventLogOptions): void {
 
 /** Checks one record and encodes it, so a malformed record fails its own append, never a shared commit. */
 function toRow(r: EventRecord, index: number): Row {
-  if (typeof r.kind !== 'string' || r.kind === '') throw new InvalidEventRecord(index, 'kind', r.kind);
-  if (typeof r.deviceId !== 'string') throw new InvalidEventRecord(index, 'deviceId', r.deviceId);
-  if (typeof r.moduleId !== 'string') throw new InvalidEventRecord(index, 'moduleId', r.moduleId);
-  if (!Number.isFinite(r.enqueuedTimeMs)) throw new InvalidEventRecord(index, 'enqueuedTimeMs', r.enqueuedTimeMs);
-  if (!(r.body instanceof Uint8Array)) throw new InvalidEventRecord(index, 'body', r.body);
-  const props: unknown = r.properties;
-  if (typeof props !== 'object' || props === null) throw new InvalidEventRecord(index, 'properties', props);
-  for (const [key, value] of Object.entries(props)) {
-    if (typeof value !== 'string') throw new InvalidEventRecord(index, `properties['${key}']`, value);
-  }
-  return [r.kind, r.deviceId, r.moduleId, r.enqueuedTimeMs, JSON.stringify(props), r.body];
+  checkEventRecord(r, index);
+  return [r.kind, r.deviceId, r.moduleId, r.enqueuedTimeMs, JSON.stringify(r.properties), r.body];
 }
 
 /** A raw row in COLUMNS order; the body comes back as a Buffer (a Uint8Array). */

@@ -2,6 +2,7 @@ import type { IdentityRecord, JsonObject } from '../index.js';
 import type { DeviceJobRecord, QueryCollection, QueryPage, QueryCursor } from '../query.js';
 import { TRUE } from './query-dialect.js';
 import { IDENTITY_COLUMNS, identityFromRow } from './rows.js';
+import { deviceJobFromRow } from './job-rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -41,25 +42,3 @@ export const QUERY_SOURCES: Readonly<Record<QueryCollection, QuerySource>> = {
     page: (rows, after) => ({ kind: 'jobs', rows: rows.map(deviceJobFromRow), ...(after && { after }) }),
   },
 };
-
-/** pg parses jsonb itself; SQLite hands JSON text back. */
-function jsonOrNull(v: unknown): JsonObject | null {
-  if (v === null || v === undefined) return null;
-  return (typeof v === 'string' ? JSON.parse(v) : v) as JsonObject;
-}
-
-export function deviceJobFromRow(row: Row): DeviceJobRecord {
-  return {
-    jobId: row.job_id as string,
-    deviceId: row.device_id as string,
-    moduleId: row.module_id as string,
-    jobType: row.job_type as string,
-    status: row.status as DeviceJobRecord['status'],
-    createdDateTimeUtc: row.created_time as string,
-    startTimeUtc: (row.start_time as string | null) ?? null,
-    endTimeUtc: (row.end_time as string | null) ?? null,
-    lastUpdatedDateTimeUtc: row.updated_time as string,
-    outcome: jsonOrNull(row.outcome),
-    error: jsonOrNull(row.error),
-  };
-}
