@@ -173,7 +173,7 @@ test('query follows every page, index add/list/remove declares paths, job twin/s
   assert.deepEqual(rows, [{ deviceId: 'cliq-1' }, { deviceId: 'cliq-2' }, { deviceId: 'cliq-3' }]);
   const bad = await corral(['query', 'SELECT * FROM devices WHERE', '--data', hub.dataDir]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /400: query error at position \d+/);
+  assert.match(bad.stderr, /400: .*query error at position \d+/);
 
   assert.deepEqual(await ok(['index', 'add', 'tags.ring']), { path: 'tags.ring', created: true });
   assert.deepEqual(await ok(['index', 'add', 'tags.ring']), { path: 'tags.ring', created: false });

@@ -22,6 +22,8 @@ const PARAMS = IDENTITY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
 /** The columns a replace writes, from $3 on (the key is $1, $2), values as replaceValues() gives them. */
 const SET_REPLACED = REPLACE_COLUMNS.map((c, i) => `${c} = $${i + 3}`).join(', ');
 const IMPORT_SET = importUpsertSet('GREATEST');
+/** Imports at least this big refresh the planner's statistics at once. */
+const ANALYZE_AFTER_ROWS = 10_000;
 /**
  * How each staged op is written: its columns after (import_id, op), and rows per INSERT. Rows bind 31 (upsert) or
  * 3 (delete) parameters, far under PostgreSQL's 65535. A full chunk runs as a prepared statement: measured here,
@@ -336,7 +338,7 @@ class PostgresImport implements ImportSession {
 
   async commit(): Promise<{ upserted: number; deleted: number }> {
     const id = this.importId;
-    return inTransaction(this.pool, async (c) => {
+    const result = await inTransaction(this.pool, async (c) => {
       const modules = await c.query(`DELETE FROM identities WHERE (device_id, module_id) IN
           (SELECT device_id, module_id FROM import_staging WHERE import_id = $1 AND op = 'delete' AND module_id <> '')`, [id]);
       const devices = await c.query(`DELETE FROM identities WHERE device_id IN
@@ -345,6 +347,9 @@ class PostgresImport implements ImportSession {
       await c.query('DELETE FROM import_staging WHERE import_id = $1', [id]);
       return { upserted, deleted: (modules.rowCount ?? 0) + (devices.rowCount ?? 0) };
     });
+    // After a bulk change the planner's row counts are stale until autovacuum comes by; fleet queries plan on them.
+    if (result.upserted + result.deleted >= ANALYZE_AFTER_ROWS) await this.pool.query('ANALYZE identities');
+    return result;
   }
 
   async abort(): Promise<void> {
