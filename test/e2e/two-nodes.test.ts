@@ -105,3 +105,33 @@ test('subscriptions kept for a clean-session-0 client follow it to another node 
     second.destroy();
   }
 });
+
+test('a method job scheduled on node 2 reaches devices connected to either node; the others fail fast', { skip }, async () => {
+  const registry = iothub.Registry.fromConnectionString(node2.info.connectionStrings.iothubowner);
+  const ids = Array.from({ length: 40 }, (_, i) => `shared-${String(i).padStart(2, '0')}`);
+  await registry.addDevices(ids.map((deviceId) => ({ deviceId })));
+  const clients: DeviceClient[] = [];
+  try {
+    for (const [i, id] of ['shared-00', 'shared-01'].entries()) {
+      const { responseBody: d } = await registry.get(id);
+      const client = DeviceClient.fromConnectionString(`HostName=${i === 0 ? NODE1 : NODE2};DeviceId=${id};SharedAccessKey=${d.authentication?.symmetricKey?.primaryKey}`, Mqtt);
+      await client.open();
+      clients.push(client);
+      client.onDeviceMethod('whoami', (_req, res) => void res.send(200, { id }));
+    }
+    const service = iothub.Client.fromConnectionString(node1.info.connectionStrings.service);
+    await eventually(async () => {
+      for (const id of ['shared-00', 'shared-01']) assert.equal((await service.invokeDeviceMethod(id, { methodName: 'whoami', payload: null, responseTimeoutInSeconds: 5 })).result.status, 200);
+    });
+    const jobs = iothub.JobClient.fromConnectionString(node2.info.connectionStrings.iothubowner);
+    await jobs.scheduleDeviceMethod('shared-job', "STARTSWITH(deviceId, 'shared-')", { methodName: 'whoami', payload: null, responseTimeoutInSeconds: 10 });
+    await eventually(async () => assert.equal(((await jobs.getJob('shared-job')).jobStatus as { status: string }).status, 'completed'), 20_000, 100);
+    const done = (await jobs.getJob('shared-job')).jobStatus as { deviceJobStatistics: { deviceCount: number; succeededCount: number; failedCount: number } };
+    assert.deepEqual([done.deviceJobStatistics.deviceCount, done.deviceJobStatistics.succeededCount, done.deviceJobStatistics.failedCount], [40, 2, 38]);
+    const rows = await registry.createQuery("SELECT * FROM devices.jobs WHERE jobId = 'shared-job' AND status = 'completed'").next();
+    assert.deepEqual((rows.result as { deviceId: string; outcome: { deviceMethodResponse: { payload: { id: string } } } }[])
+      .map((r) => [r.deviceId, r.outcome.deviceMethodResponse.payload.id]), [['shared-00', 'shared-00'], ['shared-01', 'shared-01']]);
+  } finally {
+    for (const c of clients) await c.close();
+  }
+});
