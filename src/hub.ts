@@ -27,7 +27,7 @@ import { registerQueryRoutes } from './edges/rest/query.js';
 import { registerJobRoutes } from './edges/rest/jobs.js';
 import { registerIndexRoutes } from './edges/rest/indexes.js';
 import { Presence } from './core/presence/index.js';
-import { Telemetry } from './core/telemetry/index.js';
+import { startEventLogRetention, Telemetry } from './core/telemetry/index.js';
 import type { Bus } from './ports/bus/index.js';
 import { InProcessBus } from './ports/bus/in-process/index.js';
 import { NatsBus } from './ports/bus/nats/index.js';
@@ -95,6 +95,10 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     // ingest is the hot path, and that index costs 6-7x its throughput (bench/eventlog.ts).
     const eventLog: EventLog = SqliteEventLog.open(join(config.dataDir, 'eventlog.db'), { deviceIndex: false });
     closers.unshift(() => eventLog.close());
+    // A minute between trims: retention is counted in hours, and each trim removes only a prefix of the log.
+    closers.unshift(startEventLogRetention(eventLog, clock, {
+      ...config.eventLogRetention, intervalMs: 60_000, onError: (err) => logger.warn({ err }, 'EventLog retention trim failed'),
+    }));
     const bus = await openBus(config);
     closers.unshift(() => bus.close());
     const policies = await ensurePolicies(store, keyring);

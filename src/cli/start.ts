@@ -6,13 +6,15 @@ const FLAGS = [
   'data', 'hostname', 'bind', 'https-port', 'mqtts-port', 'store', 'postgres-url', 'postgres-schema', 'tls-cert', 'tls-key',
   'log-level', 'node-id', 'max-body-bytes', 'max-requests-per-second', 'twin-tags-bytes', 'twin-desired-bytes',
   'twin-reported-bytes', 'twin-max-depth', 'bus', 'nats-url', 'mqtt-port', 'max-message-bytes',
+  'eventlog-retention-hours', 'eventlog-max-records',
 ] as const;
 
 export const START_USAGE = `corral start [--data DIR] [--hostname NAME] [--bind ADDR] [--https-port N] [--mqtts-port N]
              [--store sqlite|postgres] [--postgres-url URL] [--postgres-schema NAME] [--tls-cert FILE --tls-key FILE]
              [--log-level LEVEL] [--max-body-bytes N] [--max-requests-per-second N]
              [--twin-tags-bytes N] [--twin-desired-bytes N] [--twin-reported-bytes N] [--twin-max-depth N]
-             [--bus inprocess|nats] [--nats-url URL] [--mqtt-port N] [--max-message-bytes N]`;
+             [--bus inprocess|nats] [--nats-url URL] [--mqtt-port N] [--max-message-bytes N]
+             [--eventlog-retention-hours H] [--eventlog-max-records N]`;
 
 // A stop must finish within 5 s of SIGTERM/SIGINT (the start contract); past that the process exits anyway.
 const STOP_DEADLINE_MS = 4500;

@@ -28,6 +28,8 @@ export interface HubConfig {
     /** Largest device-to-cloud message, body and properties. */
     readonly maxMessageBytes: number;
   };
+  /** How long the EventLog keeps records, and at most how many (the oldest go first). */
+  readonly eventLogRetention: { readonly maxAgeMs: number; readonly maxRecords: number | undefined };
 }
 
 /** Raw `corral start` flags, as strings (parsed by the CLI, checked here). */
@@ -35,7 +37,7 @@ export type StartFlags = Partial<Record<
   | 'data' | 'hostname' | 'bind' | 'https-port' | 'mqtts-port' | 'store' | 'postgres-url' | 'postgres-schema'
   | 'tls-cert' | 'tls-key' | 'log-level' | 'node-id' | 'max-body-bytes' | 'max-requests-per-second'
   | 'twin-tags-bytes' | 'twin-desired-bytes' | 'twin-reported-bytes' | 'twin-max-depth' | 'bus' | 'nats-url'
-  | 'mqtt-port' | 'max-message-bytes', string>>;
+  | 'mqtt-port' | 'max-message-bytes' | 'eventlog-retention-hours' | 'eventlog-max-records', string>>;
 
 /** A bad setting: names the key, the value seen and what is allowed. */
 export class ConfigError extends Error {
@@ -106,6 +108,11 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
       // IoT Hub's 256 KB device-to-cloud limit; may be raised.
       maxMessageBytes: atLeast('max-message-bytes', flags['max-message-bytes'], 256 * 1024, "IoT Hub's limit may only be raised"),
       serviceRequestsPerSecond: flags['max-requests-per-second'] === undefined ? 0 : atLeast('max-requests-per-second', flags['max-requests-per-second'], 1, '0 is the default, meaning no limit'),
+    },
+    eventLogRetention: {
+      // IoT Hub's built-in endpoint keeps one day by default.
+      maxAgeMs: (flags['eventlog-retention-hours'] === undefined ? 24 : atLeast('eventlog-retention-hours', flags['eventlog-retention-hours'], 1, 'whole hours, 24 by default')) * 3600_000,
+      maxRecords: flags['eventlog-max-records'] === undefined ? undefined : atLeast('eventlog-max-records', flags['eventlog-max-records'], 1000, 'no count limit by default'),
     },
   };
   return Object.freeze(config);

@@ -51,3 +51,26 @@ export class Telemetry {
     await this.deps.eventLog.append(records);
   }
 }
+
+/**
+ * Retention: every `intervalMs`, removes the EventLog's records older than `maxAgeMs` and, with `maxRecords`, the
+ * oldest beyond that count. Returns the stop function (which waits for a trim in progress).
+ */
+export function startEventLogRetention(
+  eventLog: EventLog, clock: Clock,
+  opts: { maxAgeMs: number; maxRecords?: number; intervalMs: number; onError: (err: unknown) => void },
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const trim = (): void => {
+    if (running) return;
+    running = eventLog.trim({ olderThanMs: opts.maxAgeMs, maxRecords: opts.maxRecords, nowMs: clock.now() })
+      .then(() => undefined, opts.onError).finally(() => { running = undefined; });
+  };
+  const timer = setInterval(trim, opts.intervalMs);
+  timer.unref();
+  trim();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
