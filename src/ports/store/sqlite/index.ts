@@ -64,6 +64,9 @@ export class SqliteStore implements Store {
     // 128 MiB of page cache (the default is 2 MiB): a million-device registry's indexes then stay in memory, which
     // keeps lookups and imports from thrashing; temp tables (import staging) get the same room.
     db.pragma('cache_size = -131072');
+    // Reads of a registry bigger than the page cache (a million twins is ~1.5 GB) come straight from the OS page
+    // cache through a memory map instead of a read call per page.
+    db.pragma('mmap_size = 8589934592');
     db.pragma('foreign_keys = ON');
     return new SqliteStore(db);
   }
