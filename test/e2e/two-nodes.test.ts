@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import iothub from 'azure-iothub';
-import pg from 'pg';
 import { disposeHub, startHub, type RunningHub } from '../support/hub-process.js';
 import { DeviceClient, Message, Mqtt } from '../support/devices.js';
 import { eventually } from '../support/eventually.js';
 import { serviceCall } from '../support/rest.js';
 import { connected, createRawDevice, rawConnect } from '../support/mqtt-raw.js';
-import { requireNats, requirePostgres, skipReason } from '../support/services.js';
+import { dropSchemas, requireNats, requirePostgres, skipReason } from '../support/services.js';
 
 // Two hub processes on one PostgreSQL database and one NATS: a device connected to node 1 is reached from node 2.
 const pgUrl = await requirePostgres();
@@ -32,11 +31,7 @@ before(async () => {
 after(async () => {
   if (node1) await disposeHub(node1);
   if (node2) await disposeHub(node2);
-  if (!pgUrl) return;
-  const c = new pg.Client({ connectionString: pgUrl });
-  await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await c.end();
+  if (pgUrl) await dropSchemas(pgUrl, [schema]);
 });
 
 test('a device on node 1 gets a method call, a desired patch and a C2D message made through node 2', { skip }, async () => {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
-import pg from 'pg';
-import { requirePostgres, skipReason } from './services.js';
+import { dropSchemas, requirePostgres, skipReason } from './services.js';
 
 /**
  * A PostgreSQL schema of this test file's own for a hub (`--store postgres`), dropped when the file's tests end.
@@ -11,11 +10,7 @@ export async function postgresHubSchema(): Promise<{ readonly skip?: string; rea
   const url = await requirePostgres();
   const schema = `e2e_${randomBytes(5).toString('hex')}`;
   after(async () => {
-    if (!url) return;
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
+    if (url) await dropSchemas(url, [schema]);
   });
   return { skip: skipReason('PostgreSQL'), storeArgs: ['--store', 'postgres', '--postgres-url', url ?? '', '--postgres-schema', schema] };
 }

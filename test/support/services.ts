@@ -78,3 +78,15 @@ function tcpProbe(host: string, port: number): Promise<void> {
   });
 }
 
+
+/** Drops test schemas (and all in them) on the server at `url`, on a connection of its own. */
+export async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,6 +1,6 @@
 import { JobAlreadyExists, JobNotFound } from '../errors/index.js';
 import type { TwinLimits } from '../twins/index.js';
-import type { Clock } from '../../ports/clock/index.js';
+import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { Store } from '../../ports/store/index.js';
 import type { JobRecord, JobStatistics, JobStatus, JobType } from '../../ports/store/jobs.js';
 import { parseJobRequest } from './request.js';
@@ -63,7 +63,7 @@ export class Jobs {
       const now = this.deps.clock.now();
       const cancelled: JobRecord = { ...job, status: 'cancelled', endMs: now };
       if (await this.deps.store.jobs.replace(cancelled, job.rev)) {
-        await this.deps.store.jobs.cancelPending(jobId, new Date(now).toISOString());
+        await this.deps.store.jobs.cancelPending(jobId, isoTime(now));
         return this.view({ ...cancelled, rev: job.rev + 1 });
       }
     }

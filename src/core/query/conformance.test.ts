@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { requirePostgres, skipReason } from '../../../test/support/services.js';
+import { dropSchemas, requirePostgres, skipReason } from '../../../test/support/services.js';
 import { seed } from '../../ports/store/contract-query-data.js';
 import type { Store } from '../../ports/store/index.js';
 import { PostgresStore } from '../../ports/store/postgres/index.js';
@@ -162,9 +162,5 @@ conformance('PostgreSQL', async () => {
 }, skipReason('PostgreSQL'));
 
 after(async () => {
-  if (!url) return;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await client.end();
+  if (url) await dropSchemas(url, [schema]);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { requirePostgres, skipReason } from '../../../../test/support/services.js';
+import { dropSchemas, requirePostgres, skipReason } from '../../../../test/support/services.js';
 import { storeContract } from '../contract.js';
 import { queryContract } from '../contract-query.js';
 import { PostgresStore } from './index.js';
@@ -78,12 +78,5 @@ test('connect refuses a schema name that is not a plain identifier', { skip }, a
 });
 
 after(async () => {
-  if (url === undefined || schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  } finally {
-    await client.end();
-  }
+  if (url !== undefined) await dropSchemas(url, schemas);
 });

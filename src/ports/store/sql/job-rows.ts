@@ -1,6 +1,7 @@
 import type { JsonObject } from '../index.js';
 import type { JobRecord, JobStatistics, JobStatus, JobType } from '../jobs.js';
 import type { DeviceJobRecord } from '../query.js';
+import { json } from './rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -34,10 +35,9 @@ export function jobReplaceValues(j: JobRecord, rev: number, updatedMs: number): 
   return JOB_REPLACE_COLUMNS.map((c) => all[JOB_COLUMNS.indexOf(c)] ?? null);
 }
 
-/** A JSON column: jsonb arrives parsed (pg), text arrives as a string (SQLite). */
-function json<T>(v: unknown): T | null {
-  if (v === null || v === undefined) return null;
-  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+/** A nullable JSON column (json() of rows.ts keeps NULL as null; an absent column is null too). */
+function jsonOrNull<T>(v: unknown): T | null {
+  return v === undefined ? null : json<T | null>(v);
 }
 
 function num(v: unknown): number {
@@ -54,7 +54,7 @@ export function jobFromRow(r: Row): JobRecord {
     jobType: r.job_type as JobType,
     status: r.status as JobStatus,
     queryCondition: r.query_condition as string,
-    request: json<JsonObject>(r.request) ?? {},
+    request: jsonOrNull<JsonObject>(r.request) ?? {},
     createdMs: num(r.created_ms),
     startMs: num(r.start_ms),
     endMs: numOrNull(r.end_ms),
@@ -64,7 +64,7 @@ export function jobFromRow(r: Row): JobRecord {
     statusMessage: (r.status_message as string | null) ?? null,
     expandAfter: (r.expand_after as string | null) ?? null,
     claimedCount: num(r.claimed_count),
-    statistics: json<JobStatistics>(r.statistics),
+    statistics: jsonOrNull<JobStatistics>(r.statistics),
     rev: num(r.rev),
   };
 }
@@ -80,8 +80,8 @@ export function deviceJobFromRow(r: Row): DeviceJobRecord {
     startTimeUtc: (r.start_time as string | null) ?? null,
     endTimeUtc: (r.end_time as string | null) ?? null,
     lastUpdatedDateTimeUtc: r.updated_time as string,
-    outcome: json<JsonObject>(r.outcome),
-    error: json<JsonObject>(r.error),
+    outcome: jsonOrNull<JsonObject>(r.outcome),
+    error: jsonOrNull<JsonObject>(r.error),
   };
 }
 

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
-import { requirePostgres, skipReason } from '../../../../test/support/services.js';
+import { dropSchemas, requirePostgres, skipReason } from '../../../../test/support/services.js';
 import { identityRecord } from '../contract.js';
 import { and, arith, call, cmp, col, eq, idsOf, isIn, nin, not, rows, tag } from '../contract-query-data.js';
 import { aggregate, ordered } from '../contract-query-pages.js';
@@ -154,10 +153,7 @@ before(async () => {
 after(async () => {
   await stores.sqlite?.close();
   await stores.postgres?.close();
-  if (url === undefined) return;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end());
+  if (url !== undefined) await dropSchemas(url, [schema]);
 });
 
 for (const c of CASES) {

@@ -61,7 +61,8 @@ export function replaceValues(r: IdentityRecord, rev: number): IdentityRowValues
   return REPLACE_INDEXES.map((i) => all[i]);
 }
 
-function json<T>(v: unknown): T {
+/** A JSON column as either driver returns it: jsonb already parsed (pg), text (SQLite); NULL stays null. */
+export function json<T>(v: unknown): T {
   return (typeof v === 'string' ? JSON.parse(v) : v) as T;
 }
 
