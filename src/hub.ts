@@ -31,8 +31,19 @@ import { startEventLogRetention, Telemetry } from './core/telemetry/index.js';
 import type { Bus } from './ports/bus/index.js';
 import { InProcessBus } from './ports/bus/in-process/index.js';
 import { NatsBus } from './ports/bus/nats/index.js';
-import type { EventLog } from './ports/eventlog/index.js';
-import { SqliteEventLog } from './ports/eventlog/sqlite/index.js';
+import type { EventLog, EventLogSet } from './ports/eventlog/index.js';
+import { SqliteEventLogSet } from './ports/eventlog/sqlite/index.js';
+import { JetStreamEventLogSet } from './ports/eventlog/jetstream/index.js';
+import { checkEndpointSpec, openEndpoint } from './ports/endpoints/index.js';
+import { SystemEvents } from './core/events/index.js';
+import {
+  AppendSignal, ConsumerGroups, DeviceStateConsumer, endpointRemovalCheck, endpointValidator, Endpoints, enrichmentValidator,
+  Pipeline, pipelineMetrics, PipelineSettings, Routing, routeValidator, signalAppends,
+} from './core/pipeline/index.js';
+import { registerRoutingRoutes } from './edges/rest/pipeline.js';
+import { registerEventRoutes } from './edges/rest/events.js';
+import { registerDeviceStateRoutes } from './edges/rest/device-state.js';
+import { registerMetricsRoute } from './edges/rest/metrics.js';
 import { ensureDevCa, loadTlsFiles } from './edges/tls/dev-ca.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { systemClock, type Clock } from './ports/clock/index.js';
@@ -75,6 +86,20 @@ async function openBus(config: HubConfig): Promise<Bus> {
   return config.bus.kind === 'nats' ? NatsBus.connect(config.bus.url, { name: config.nodeId }) : new InProcessBus();
 }
 
+async function openEventLogs(config: HubConfig): Promise<EventLogSet> {
+  if (config.eventLog.kind === 'sqlite') {
+    // Telemetry has a log of its own, so its group commits never wait on registry writes. No per-device index:
+    // ingest is the hot path, and that index costs 6-7x its throughput (bench/eventlog.ts).
+    return SqliteEventLogSet.open(join(config.dataDir, 'eventlog.db'), { deviceIndex: false });
+  }
+  return JetStreamEventLogSet.open({
+    natsUrl: config.eventLog.url, nodeId: config.nodeId, replicas: config.eventLog.replicas,
+    maxAgeMs: config.eventLogRetention.maxAgeMs, streamPrefix: config.eventLog.streamPrefix,
+    subjectPrefix: config.eventLog.streamPrefix === 'CORRAL_EVENTS' ? 'corral.events' : `corral.events.${config.eventLog.streamPrefix.toLowerCase()}`,
+    connectionName: `${config.nodeId} event log`,
+  });
+}
+
 async function listenOr<T>(what: string, config: HubConfig, port: number, option: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -91,10 +116,15 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
   const store = await openStore(config);
   const closers: (() => Promise<void>)[] = [() => store.close()];
   try {
-    // Telemetry has a log of its own, so its group commits never wait on registry writes. No per-device index:
-    // ingest is the hot path, and that index costs 6-7x its throughput (bench/eventlog.ts).
-    const eventLog: EventLog = SqliteEventLog.open(join(config.dataDir, 'eventlog.db'), { deviceIndex: false });
-    closers.unshift(() => eventLog.close());
+    const logs = await openEventLogs(config);
+    closers.unshift(() => logs.close());
+    // Every append on this node wakes the pipeline's cursors at once; other partitions are polled.
+    const appended = new AppendSignal();
+    const eventLog: EventLog = signalAppends(logs.local, appended);
+    const events = new SystemEvents({
+      eventLog, clock, hubName: config.hostName,
+      onError: (err, source) => logger.warn({ err, source }, 'a system event could not be appended to the EventLog'),
+    });
     // A minute between trims: retention is counted in hours, and each trim removes only a prefix of the log.
     closers.unshift(startEventLogRetention(eventLog, clock, {
       ...config.eventLogRetention, intervalMs: 60_000, onError: (err) => logger.warn({ err }, 'EventLog retention trim failed'),
@@ -105,9 +135,9 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     const tls = config.tls ? loadTlsFiles(config.tls.certFile, config.tls.keyFile)
       : ensureDevCa(config.dataDir, [config.hostName, config.bind, 'localhost', '127.0.0.1']);
     const access = new ServiceAccess(policies, config.hostName, clock);
-    const registry = new Registry({ store, keyring, clock, bus });
-    const twins = new Twins({ store, clock, limits: config.limits.twin, bus });
-    const bulk = new BulkRegistry({ store, clock, registry, limits: config.limits.twin, bus });
+    const registry = new Registry({ store, keyring, clock, bus, events });
+    const twins = new Twins({ store, clock, limits: config.limits.twin, bus, events });
+    const bulk = new BulkRegistry({ store, clock, registry, limits: config.limits.twin, bus, events });
     const transfer = new RegistryTransfer({ store, keyring, clock, registry, limits: config.limits.twin });
     const methods = new Methods({ store, bus });
     const deviceAuth = new DeviceAuth({ store, keyring, clock, hostName: config.hostName, policies });
@@ -118,18 +148,34 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     // Expiry and dead-lettering happen on time, not only when a device asks; 5 s keeps feedback prompt and cheap.
     closers.unshift(startC2dSweeper(c2d, { intervalMs: 5000, onError: (err) => logger.warn({ err }, 'C2D sweep failed') }));
     const telemetry = new Telemetry({ eventLog, clock, limits: { maxMessageBytes: config.limits.maxMessageBytes } });
-    const presence = new Presence({ store, eventLog, clock });
+    const presence = new Presence({ store, eventLog, clock, events });
     const gateway = new Gateway({
       hostName: config.hostName, clock, logger: logger.child({ edge: 'mqtt' }), bus, twins, c2d: mqttC2dSource(c2d),
       auth: deviceAuth, telemetry, presence, sessions: store.mqttSessions, maxPacketBytes: config.limits.maxMessageBytes + 64 * 1024,
     });
 
     const runner = new JobRunner({
-      store, twins, methods, clock, limits: config.limits.twin, nodeId: config.nodeId,
+      store, twins, methods, clock, limits: config.limits.twin, nodeId: config.nodeId, events,
       onError: (err, jobId) => logger.warn({ err, jobId }, 'job step failed; it is retried'),
     });
-    const jobs = new Jobs({ store, clock, limits: config.limits.twin, onScheduled: () => runner.wake() });
+    const jobs = new Jobs({ store, clock, limits: config.limits.twin, onScheduled: () => runner.wake(), events });
     const queries = new FleetQueries({ store });
+
+    // The pipeline: settings every node shares through the Store, endpoints, and the consumers of the log.
+    const settings = new PipelineSettings({ store: store.pipeline, clock });
+    settings.register('endpoint', endpointValidator(checkEndpointSpec), endpointRemovalCheck);
+    settings.register('route', routeValidator);
+    settings.register('enrichment', enrichmentValidator);
+    const endpoints = new Endpoints({ clock, deadLetters: eventLog, open: openEndpoint, checkSpec: checkEndpointSpec });
+    closers.unshift(() => endpoints.close());
+    const stateConsumer = new DeviceStateConsumer({ store: store.pipeline });
+    const pipeline: Pipeline = new Pipeline({
+      store, log: logs, clock, settings, endpoints, signal: appended, hubName: config.hostName,
+      consumers: [stateConsumer], sweepers: [],
+      onError: (err, what) => logger.warn({ err, what }, 'pipeline step failed; it is retried'),
+    });
+    const routing = new Routing({ settings, pipeline, store, hubName: config.hostName });
+    const groups = new ConsumerGroups({ store, log: logs, settings, clock, routes: () => pipeline.routeTable() });
 
     const rest: FastifyInstance = createRestServer({
       tls, access, logger, maxBodyBytes: config.limits.maxBodyBytes, requestsPerSecond: config.limits.serviceRequestsPerSecond,
@@ -145,6 +191,10 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     registerQueryRoutes(rest, { queries });
     registerJobRoutes(rest, { jobs });
     registerIndexRoutes(rest, { queries, now: () => new Date(clock.now()).toISOString() });
+    registerRoutingRoutes(rest, { settings, routing, pipeline });
+    registerEventRoutes(rest, { groups, settings, signal: appended });
+    registerDeviceStateRoutes(rest, { store, groups, now: () => clock.now() });
+    registerMetricsRoute(rest, { collect: () => pipelineMetrics({ log: logs, pipeline, store, acceptedCount: () => telemetry.acceptedCount }) });
     const ws = attachMqttWebSocket(rest.server, gateway);
     await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));
     closers.unshift(async () => { ws.close(); await rest.close(); });
@@ -159,6 +209,8 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     // Jobs start once every listener is up; on stop they hand their leased devices back first.
     runner.start();
     closers.unshift(() => runner.stop());
+    pipeline.start();
+    closers.unshift(() => pipeline.stop());
     // Device connections close before the listeners, so their presence is written while the store is open.
     closers.unshift(() => gateway.closeAll('hub stopping'));
 

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadClientConfig } from '../config/index.js';
 import { c2d } from './c2d.js';
 import { cert } from './cert.js';
+import { deviceStateCommand } from './events.js';
 import { indexCommand, jobCommand, queryCommand } from './query.js';
 import { CliError, HubClient, resolveCredentials } from './client.js';
 import { print, type OutputFormat } from './output.js';
@@ -87,7 +88,7 @@ async function device(client: HubClient, verb: string, pos: string[], v: Values,
     case 'export':
       return exportTo(client, pos[0], v.keys === true);
     default:
-      throw new CliError(`unknown verb 'device ${verb}': create, show, list, update, delete, import, export`);
+      throw new CliError(`unknown verb 'device ${verb}': create, show, list, update, delete, import, export, state, telemetry`);
   }
 }
 
@@ -159,6 +160,8 @@ export async function admin(noun: string, args: string[]): Promise<number> {
   if (noun === 'query') return queryCommand(args);
   if (noun === 'index') return indexCommand(args);
   if (noun === 'job') return jobCommand(args);
+  // The pipeline's views of a device take their own flags (--from, --to, --limit).
+  if (noun === 'device' && (args[0] === 'state' || args[0] === 'telemetry')) return deviceStateCommand(args);
   const { values: v, positionals } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: true });
   const out: OutputFormat = v.output === 'table' ? 'table' : 'json';
   if (v.output && v.output !== 'table' && v.output !== 'json') throw new CliError(`--output must be json or table, got ${v.output}`);

@@ -1,6 +1,7 @@
 import { admin } from './admin.js';
 import { C2D_USAGE } from './c2d.js';
 import { CERT_USAGE } from './cert.js';
+import { PIPELINE_USAGE, pipelineCommand } from './pipeline.js';
 import { QUERY_USAGE } from './query.js';
 import { CliError } from './client.js';
 import { START_USAGE, start } from './start.js';
@@ -18,6 +19,7 @@ usage:
   ${C2D_USAGE}
   ${CERT_USAGE}
   ${QUERY_USAGE}
+  ${PIPELINE_USAGE}
   corral policy list
   corral stats
 
@@ -34,7 +36,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'start') return start(rest);
   try {
-    return await admin(command, rest);
+    const pipeline = pipelineCommand(command);
+    return await (pipeline ? pipeline(rest) : admin(command, rest));
   } catch (err) {
     if (err instanceof CliError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`corral ${command}: ${(err as Error).message}\n`);

@@ -6,7 +6,7 @@ const FLAGS = [
   'data', 'hostname', 'bind', 'https-port', 'mqtts-port', 'store', 'postgres-url', 'postgres-schema', 'tls-cert', 'tls-key',
   'log-level', 'node-id', 'max-body-bytes', 'max-requests-per-second', 'twin-tags-bytes', 'twin-desired-bytes',
   'twin-reported-bytes', 'twin-max-depth', 'bus', 'nats-url', 'mqtt-port', 'max-message-bytes',
-  'eventlog-retention-hours', 'eventlog-max-records',
+  'eventlog-retention-hours', 'eventlog-max-records', 'eventlog', 'eventlog-replicas', 'eventlog-stream-prefix',
 ] as const;
 
 export const START_USAGE = `corral start [--data DIR] [--hostname NAME] [--bind ADDR] [--https-port N] [--mqtts-port N]
@@ -14,6 +14,7 @@ export const START_USAGE = `corral start [--data DIR] [--hostname NAME] [--bind 
              [--log-level LEVEL] [--max-body-bytes N] [--max-requests-per-second N]
              [--twin-tags-bytes N] [--twin-desired-bytes N] [--twin-reported-bytes N] [--twin-max-depth N]
              [--bus inprocess|nats] [--nats-url URL] [--mqtt-port N] [--max-message-bytes N]
+             [--eventlog sqlite|jetstream] [--eventlog-replicas N] [--eventlog-stream-prefix NAME]
              [--eventlog-retention-hours H] [--eventlog-max-records N]`;
 
 // A stop must finish within 5 s of SIGTERM/SIGINT (the start contract); past that the process exits anyway.

@@ -16,3 +16,26 @@ test('a bad retention setting names the flag, the value and what is allowed', ()
   });
   assert.throws(() => loadHubConfig({ 'eventlog-max-records': '10' }, {}), /--eventlog-max-records: "10" \(an integer ≥ 1000/);
 });
+
+test('the EventLog is SQLite by default; jetstream takes the NATS URL of --nats-url or CORRAL_NATS_URL and 1 replica', () => {
+  assert.deepEqual(loadHubConfig({}, {}).eventLog, { kind: 'sqlite' });
+  assert.deepEqual(loadHubConfig({ eventlog: 'sqlite' }, {}).eventLog, { kind: 'sqlite' });
+  assert.deepEqual(loadHubConfig({ eventlog: 'jetstream', 'nats-url': 'nats://n1:4222' }, {}).eventLog,
+    { kind: 'jetstream', url: 'nats://n1:4222', replicas: 1 });
+  assert.deepEqual(loadHubConfig({ eventlog: 'jetstream', 'eventlog-replicas': '3' }, { CORRAL_NATS_URL: 'nats://n2:4222' }).eventLog,
+    { kind: 'jetstream', url: 'nats://n2:4222', replicas: 3 });
+});
+
+test('a bad EventLog setting names the flag, the value and what is allowed', () => {
+  assert.throws(() => loadHubConfig({ eventlog: 'kafka' }, {}), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /--eventlog: "kafka" \(sqlite or jetstream\)/);
+    return true;
+  });
+  assert.throws(() => loadHubConfig({ eventlog: 'jetstream' }, {}), /--nats-url: undefined \(required with --eventlog jetstream/);
+  for (const replicas of ['0', '6', '2.5', 'three']) {
+    assert.throws(() => loadHubConfig({ eventlog: 'jetstream', 'nats-url': 'nats://n1:4222', 'eventlog-replicas': replicas }, {}),
+      new RegExp(`--eventlog-replicas: "${replicas}" \\(an integer 1\\.\\.5`));
+  }
+  assert.throws(() => loadHubConfig({ 'eventlog-replicas': '3' }, {}), /--eventlog-replicas: "3" \(only with --eventlog jetstream\)/);
+});

@@ -28,6 +28,11 @@ export interface HubConfig {
     /** Largest device-to-cloud message, body and properties. */
     readonly maxMessageBytes: number;
   };
+  /**
+   * Where the EventLog lives: the embedded SQLite file (one node), or JetStream on the NATS server, one stream per node
+   * with `replicas` copies each.
+   */
+  readonly eventLog: { readonly kind: 'sqlite' } | { readonly kind: 'jetstream'; readonly url: string; readonly replicas: number; readonly streamPrefix: string };
   /** How long the EventLog keeps records, and at most how many (the oldest go first). */
   readonly eventLogRetention: { readonly maxAgeMs: number; readonly maxRecords: number | undefined };
 }
@@ -37,7 +42,8 @@ export type StartFlags = Partial<Record<
   | 'data' | 'hostname' | 'bind' | 'https-port' | 'mqtts-port' | 'store' | 'postgres-url' | 'postgres-schema'
   | 'tls-cert' | 'tls-key' | 'log-level' | 'node-id' | 'max-body-bytes' | 'max-requests-per-second'
   | 'twin-tags-bytes' | 'twin-desired-bytes' | 'twin-reported-bytes' | 'twin-max-depth' | 'bus' | 'nats-url'
-  | 'mqtt-port' | 'max-message-bytes' | 'eventlog-retention-hours' | 'eventlog-max-records', string>>;
+  | 'mqtt-port' | 'max-message-bytes' | 'eventlog' | 'eventlog-replicas' | 'eventlog-stream-prefix' | 'eventlog-retention-hours'
+  | 'eventlog-max-records', string>>;
 
 /** A bad setting: names the key, the value seen and what is allowed. */
 export class ConfigError extends Error {
@@ -62,6 +68,31 @@ function atLeast(key: string, v: string | undefined, min: number, why: string): 
   return n;
 }
 
+/** Replicas of a JetStream stream: at most 5 (JetStream's limit). */
+const MAX_STREAM_REPLICAS = 5;
+
+function parseEventLog(flags: StartFlags, natsUrl: string | undefined): HubConfig['eventLog'] {
+  const kind = flags.eventlog ?? 'sqlite';
+  if (kind !== 'sqlite' && kind !== 'jetstream') throw new ConfigError('--eventlog', kind, 'sqlite or jetstream');
+  const replicasFlag = flags['eventlog-replicas'];
+  if (kind === 'sqlite') {
+    if (replicasFlag !== undefined) throw new ConfigError('--eventlog-replicas', replicasFlag, 'only with --eventlog jetstream');
+    if (flags['eventlog-stream-prefix'] !== undefined) throw new ConfigError('--eventlog-stream-prefix', flags['eventlog-stream-prefix'], 'only with --eventlog jetstream');
+    return { kind };
+  }
+  if (!natsUrl) throw new ConfigError('--nats-url', natsUrl, 'required with --eventlog jetstream (or CORRAL_NATS_URL)');
+  // A node's partition is named after its id: an id that changed on every restart would leave a partition behind each time.
+  if (flags['node-id'] === undefined) throw new ConfigError('--node-id', undefined, 'required with --eventlog jetstream: a stable name per node, which names its partition of the log');
+  const streamPrefix = flags['eventlog-stream-prefix'] ?? 'CORRAL_EVENTS';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(streamPrefix)) throw new ConfigError('--eventlog-stream-prefix', streamPrefix, '1 to 32 letters, digits, _ or -; one per cluster sharing a NATS server (CORRAL_EVENTS by default)');
+  // 1 by default: a single NATS server can hold no more; a JetStream cluster should use 3.
+  const replicas = replicasFlag === undefined ? 1 : Number(replicasFlag);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_STREAM_REPLICAS) {
+    throw new ConfigError('--eventlog-replicas', replicasFlag, `an integer 1..${MAX_STREAM_REPLICAS}, 1 by default; 3 for a JetStream cluster`);
+  }
+  return { kind, url: natsUrl, replicas, streamPrefix };
+}
+
 /** Builds the frozen HubConfig from flags and the environment (CORRAL_MASTER_KEY, CORRAL_POSTGRES_URL, CORRAL_NATS_URL, CORRAL_LOG_LEVEL). */
 export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const dataDir = resolve(flags.data ?? './corral-data');
@@ -84,6 +115,7 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
   if (busKind !== 'inprocess' && busKind !== 'nats') throw new ConfigError('--bus', busKind, 'inprocess or nats');
   const natsUrl = flags['nats-url'] ?? env.CORRAL_NATS_URL;
   if (busKind === 'nats' && !natsUrl) throw new ConfigError('--nats-url', natsUrl, 'required with --bus nats (or CORRAL_NATS_URL)');
+  const eventLog = parseEventLog(flags, natsUrl);
   const config: HubConfig = {
     dataDir, hostName, bind,
     httpsPort: port('https-port', flags['https-port'], 443),
@@ -109,6 +141,7 @@ export function loadHubConfig(flags: StartFlags, env: NodeJS.ProcessEnv = proces
       maxMessageBytes: atLeast('max-message-bytes', flags['max-message-bytes'], 256 * 1024, "IoT Hub's limit may only be raised"),
       serviceRequestsPerSecond: flags['max-requests-per-second'] === undefined ? 0 : atLeast('max-requests-per-second', flags['max-requests-per-second'], 1, '0 is the default, meaning no limit'),
     },
+    eventLog,
     eventLogRetention: {
       // IoT Hub's built-in endpoint keeps one day by default.
       maxAgeMs: (flags['eventlog-retention-hours'] === undefined ? 24 : atLeast('eventlog-retention-hours', flags['eventlog-retention-hours'], 1, 'whole hours, 24 by default')) * 3600_000,

@@ -19,6 +19,7 @@ export const ERROR_CATALOG = {
   405001: { name: 'MethodNotAllowed', httpStatus: 405, doc: 'the route exists but not for this HTTP method' },
   409001: { name: 'DeviceAlreadyExists', httpStatus: 409, doc: 'a device with that id already exists' },
   409005: { name: 'JobAlreadyExists', httpStatus: 409, doc: 'a job with that id exists already' },
+  409999: { name: 'Conflict', httpStatus: 409, doc: 'a Corral resource (route, endpoint, rule, consumer group) with that name exists already, or changed since it was read' },
   409301: { name: 'ModuleAlreadyExistsOnDevice', httpStatus: 409, doc: 'the device already has a module with that id' },
   412002: { name: 'PreconditionFailed', httpStatus: 412, doc: 'the If-Match etag, or a message or feedback lock token, is not the current one' },
   413001: { name: 'MessageTooLarge', httpStatus: 413, doc: 'the request body is larger than the configured limit' },
@@ -136,4 +137,14 @@ export class JobAlreadyExists extends CorralError {
 
 export class IndexNotFound extends CorralError {
   constructor(path: string) { super(404999, `no index is declared on '${path}'`); }
+}
+
+/** A pipeline setting (route, endpoint, rule, …) or an alert that does not exist. */
+export class PipelineItemNotFound extends CorralError {
+  constructor(what: string, name: string) { super(404999, `no ${what} named '${name}'`); }
+}
+
+/** A pipeline setting that exists already (create) or changed since it was read (If-Match). */
+export class PipelineItemConflict extends CorralError {
+  constructor(message: string) { super(409999, message); }
 }

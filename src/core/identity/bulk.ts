@@ -4,7 +4,8 @@ import type { Bus } from '../../ports/bus/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import { identityKeyText, type BatchOp, type IdentityKey, type IdentityRecord, type Store } from '../../ports/store/index.js';
 import { parseTwinContent, type TwinContent } from './twin-content.js';
-import { alreadyExists, checkKey, notFound, revokes, type Registry } from './registry.js';
+import { alreadyExists, checkKey, lifecycleEntry, notFound, revokes, type Registry } from './registry.js';
+import type { SystemEvents, TwinChangeNotice } from '../events/index.js';
 import { isRecord, parseIdentitySpec, type IdentitySpec } from './spec.js';
 
 /** IoT Hub's bulk registry operation modes (case-insensitive on the wire). */
@@ -78,7 +79,7 @@ function toError(item: { key: IdentityKey; mode?: string }, err: unknown): BulkE
 
 /** Runs IoT Hub's bulk registry operations (1–100 items, per-item results) in one store transaction. */
 export class BulkRegistry {
-  constructor(private readonly deps: { store: Store; clock: Clock; registry: Registry; limits: TwinLimits; bus?: Bus }) {}
+  constructor(private readonly deps: { store: Store; clock: Clock; registry: Registry; limits: TwinLimits; bus?: Bus; events?: SystemEvents }) {}
 
   async run(body: unknown): Promise<BulkResult> {
     if (!Array.isArray(body) || body.length < 1 || body.length > MAX_BULK) {
@@ -115,6 +116,7 @@ export class BulkRegistry {
       const done = planned.filter((_, i) => applied[i]).map((p) => p.op);
       await this.kickRevoked(done, byKeyBefore, doomed);
       await this.notifyDesired(done, byKeyBefore);
+      await this.emitEvents(done, byKeyBefore);
       items = planned.filter((_, i) => !applied[i]).map((p) => p.item);
     }
     for (const item of items) errors.push(toError(item, new PreconditionFailed(`'${item.key.deviceId}'`, '(read)', 'changed concurrently')));
@@ -174,6 +176,26 @@ export class BulkRegistry {
     }
     const keys = [...deleted, ...(await this.deps.registry.withModules(revoked))];
     if (keys.length) await this.deps.registry.kick(keys, 'its identity was deleted, disabled or its credentials changed');
+  }
+
+  /** Life-cycle events for creates and deletes, twin-change events for replaced twins. */
+  private async emitEvents(ops: readonly BatchOp[], before: Map<string, IdentityRecord>): Promise<void> {
+    const events = this.deps.events;
+    if (!events) return;
+    const created = ops.flatMap((op) => (op.kind === 'insert' ? [lifecycleEntry(op.record)] : []));
+    const deleted = ops.flatMap((op) => {
+      const old = op.kind === 'delete' ? before.get(identityKeyText(op.key)) : undefined;
+      return old ? [lifecycleEntry(old)] : [];
+    });
+    const twins: TwinChangeNotice[] = ops.flatMap((op) => {
+      const old = op.kind === 'replace' ? before.get(identityKeyText(op.record)) : undefined;
+      if (op.kind !== 'replace' || !old || old.twin.version === op.record.twin.version) return [];
+      const t = op.record.twin;
+      return [{ key: { deviceId: op.record.deviceId, moduleId: op.record.moduleId }, op: 'replaceTwin' as const, version: t.version, tags: t.tags, desired: { patch: t.desired, version: t.desiredVersion } }];
+    });
+    await events.lifecycle('create', created);
+    await events.lifecycle('delete', deleted);
+    await events.twinChanged(twins);
   }
 
   /** Connected devices hear of desired properties a bulk updateTwin (or update with a twin) replaced. */

@@ -1,11 +1,12 @@
 import {
   DeviceAlreadyExists, DeviceNotFound, ModuleAlreadyExists, ModuleNotFound, PreconditionFailed, ArgumentInvalid,
 } from '../errors/index.js';
-import { newTwin } from '../twins/index.js';
+import { newTwin, twinView } from '../twins/index.js';
+import type { SystemEvents } from '../events/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { KeyRing } from '../../ports/keyring/index.js';
 import {
-  mutateIdentity, type IdentityCounts, type IdentityKey, type IdentityRecord, type Store, type TwinState,
+  mutateIdentity, type IdentityCounts, type JsonObject, type IdentityKey, type IdentityRecord, type Store, type TwinState,
 } from '../../ports/store/index.js';
 import { validateDeviceId, validateModuleId } from './ids.js';
 import type { Bus } from '../../ports/bus/index.js';
@@ -19,6 +20,13 @@ export interface RegistryDeps {
   readonly clock: Clock;
   /** Where "close this identity's connections" goes when it is disabled, deleted or its credentials change. */
   readonly bus?: Bus;
+  /** Where identity life-cycle events go (the EventLog). */
+  readonly events?: SystemEvents;
+}
+
+/** A record as a life-cycle event carries it: its twin. */
+export function lifecycleEntry(r: IdentityRecord): { key: IdentityKey; twin: JsonObject } {
+  return { key: { deviceId: r.deviceId, moduleId: r.moduleId }, twin: JSON.parse(JSON.stringify(twinView(r))) as JsonObject };
 }
 
 /** True when live connections made with `before`'s credentials must not go on under `after`. */
@@ -121,6 +129,7 @@ export class Registry {
     }
     const record = this.build(key, spec);
     if (!(await this.deps.store.identities.insert(record))) throw alreadyExists(key);
+    await this.deps.events?.lifecycle('create', [lifecycleEntry(record)]);
     return record;
   }
 
@@ -175,6 +184,7 @@ export class Registry {
       const doomed = await this.withModules([key]);
       if (await this.deps.store.identities.delete(key, current.rev)) {
         await this.kick(doomed, 'its identity was deleted');
+        await this.deps.events?.lifecycle('delete', [lifecycleEntry(current)]);
         return;
       }
     }

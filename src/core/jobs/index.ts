@@ -4,7 +4,8 @@ import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { Store } from '../../ports/store/index.js';
 import type { JobRecord, JobStatistics, JobStatus, JobType } from '../../ports/store/jobs.js';
 import { parseJobRequest } from './request.js';
-import { jobView } from './view.js';
+import { jobEventBody, jobView } from './view.js';
+import type { SystemEvents } from '../events/index.js';
 
 export { JobRunner, type JobRunnerDeps } from './runner.js';
 export { deviceJobView, jobView } from './view.js';
@@ -19,6 +20,8 @@ export interface JobsDeps {
   readonly limits: TwinLimits;
   /** Told when a job is scheduled, so this node starts it without waiting for its next look. */
   readonly onScheduled?: () => void;
+  /** Where job life-cycle events go (the EventLog). */
+  readonly events?: SystemEvents;
 }
 
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'];
@@ -41,6 +44,7 @@ export class Jobs {
     const job = parseJobRequest(jobId, body, this.deps.clock.now(), this.deps.limits);
     if (!(await this.deps.store.jobs.insert(job))) throw new JobAlreadyExists(job.jobId);
     this.deps.onScheduled?.();
+    await this.deps.events?.job('jobCreated', jobEventBody(job));
     return this.view(job);
   }
 
@@ -64,6 +68,7 @@ export class Jobs {
       const cancelled: JobRecord = { ...job, status: 'cancelled', endMs: now };
       if (await this.deps.store.jobs.replace(cancelled, job.rev)) {
         await this.deps.store.jobs.cancelPending(jobId, isoTime(now));
+        await this.deps.events?.job('jobCancelled', jobEventBody(cancelled));
         return this.view({ ...cancelled, rev: job.rev + 1 });
       }
     }

@@ -1,3 +1,5 @@
+import type { SystemEvents } from '../events/index.js';
+import { jobEventBody } from './view.js';
 import { randomUUID } from 'node:crypto';
 import { CorralError } from '../errors/index.js';
 import type { Methods } from '../methods/index.js';
@@ -29,6 +31,8 @@ export interface JobRunnerDeps {
   readonly limits: TwinLimits;
   /** This node's name; leases carry it with a per-process suffix. */
   readonly nodeId: string;
+  /** Where job life-cycle events go (the EventLog). */
+  readonly events?: SystemEvents;
   /** How often idle workers look for due jobs. */
   readonly pollMs?: number;
   readonly onError?: (err: unknown, jobId: string) => void;
@@ -108,8 +112,10 @@ export class JobRunner {
   }
 
   private async work(jobId: string): Promise<void> {
-    await this.transition(jobId, (j) => (j.status === 'queued' || j.status === 'scheduled') && j.startMs <= this.deps.clock.now()
-      ? { ...j, status: 'running' } : undefined);
+    let started = false;
+    const running = await this.transition(jobId, (j) => (j.status === 'queued' || j.status === 'scheduled') && j.startMs <= this.deps.clock.now()
+      ? (started = true, { ...j, status: 'running' }) : undefined);
+    if (started && running) await this.deps.events?.job('jobRunning', jobEventBody(running));
     const inFlight = new Set<Promise<void>>();
     const results: DeviceJobResult[] = [];
     try {
@@ -215,8 +221,10 @@ export class JobRunner {
     const stats = await this.deps.store.jobs.statistics(jobId);
     if (stats.pendingCount > 0 || stats.runningCount > 0) return;
     const now = this.deps.clock.now();
-    await this.transition(jobId, (j) => j.status === 'running' && j.expandAfter === null
-      ? { ...j, status: 'completed', endMs: now, statistics: stats } : undefined);
+    let ended = false;
+    const done = await this.transition(jobId, (j) => j.status === 'running' && j.expandAfter === null
+      ? (ended = true, { ...j, status: 'completed', endMs: now, statistics: stats }) : undefined);
+    if (ended && done) await this.deps.events?.job('jobCompleted', jobEventBody(done, stats));
     this.conditions.delete(jobId);
   }
 
@@ -228,7 +236,10 @@ export class JobRunner {
       failureReason: `the job did not finish within maxExecutionTimeInSeconds (${j.maxExecutionSeconds} s)`,
       statusMessage: 'timed out',
     } : undefined);
-    if (ended?.status === 'failed') await this.deps.store.jobs.cancelPending(job.jobId, isoTime(now));
+    if (ended?.status === 'failed') {
+      await this.deps.store.jobs.cancelPending(job.jobId, isoTime(now));
+      await this.deps.events?.job('jobFailed', jobEventBody(ended));
+    }
     this.conditions.delete(job.jobId);
   }
 }

@@ -1,6 +1,7 @@
 import { isoTime } from '../../ports/clock/index.js';
 import type { JobRecord, JobStatistics } from '../../ports/store/jobs.js';
 import type { DeviceJobRecord } from '../../ports/store/query.js';
+import type { JsonObject } from '../../ports/store/index.js';
 
 /** IoT Hub's JobResponse (jobs v2). `corral` carries Corral's extension when the job has one. */
 export function jobView(job: JobRecord, statistics: JobStatistics) {
@@ -36,4 +37,11 @@ export function deviceJobView(r: DeviceJobRecord) {
     outcome: r.outcome ?? undefined,
     error: r.error ?? undefined,
   };
+}
+
+/** A job as its life-cycle event carries it (statistics when the job has them). */
+export function jobEventBody(job: JobRecord, statistics?: JobStatistics): JsonObject {
+  return JSON.parse(JSON.stringify(jobView(job, statistics ?? job.statistics ?? {
+    deviceCount: 0, failedCount: 0, succeededCount: 0, runningCount: 0, pendingCount: 0,
+  }))) as JsonObject;
 }

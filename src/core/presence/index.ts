@@ -1,6 +1,7 @@
 import type { DevicePrincipal } from '../devices/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import type { EventLog } from '../../ports/eventlog/index.js';
+import type { SystemEvents } from '../events/index.js';
 import { identityKeyText, type Store } from '../../ports/store/index.js';
 
 /** How often a busy device's lastActivityTime is written: at most once a second, so it is right within 1 s. */
@@ -17,7 +18,7 @@ export class Presence {
   /** When this node last wrote Connected for an identity. */
   private readonly connectedAt = new Map<string, string>();
 
-  constructor(private readonly deps: { store: Store; eventLog: EventLog; clock: Clock }) {}
+  constructor(private readonly deps: { store: Store; eventLog: EventLog; clock: Clock; events: SystemEvents }) {}
 
   async connected(p: DevicePrincipal): Promise<void> {
     const id = identityKeyText(p);
@@ -57,10 +58,6 @@ export class Presence {
     const written = await this.deps.store.identities.updatePresence(p, { connectionState: state, connectionStateUpdatedTime: at, lastActivityTime: at, onlyIfStateUpdatedAt });
     if (state === 'Connected') this.connectedAt.set(identityKeyText(p), at);
     if (!written) return;
-    await this.deps.eventLog.append([{
-      kind: 'connectionState', deviceId: p.deviceId, moduleId: p.moduleId, enqueuedTimeMs: now,
-      properties: { 'iothub-message-schema': state === 'Connected' ? 'deviceConnectedStateNotification' : 'deviceDisconnectedStateNotification', 'iothub-connection-auth-generation-id': p.generationId },
-      body: new Uint8Array(0),
-    }]);
+    await this.deps.eventLog.append([this.deps.events.connectionStateRecord(p, state === 'Connected', p.generationId, now)]);
   }
 }

@@ -34,6 +34,8 @@ const TWIN: Attribute = object('', [
   value('deviceEtag'), value('cloudToDeviceMessageCount'), value('version'), value('etag', { hidden: true }),
   object('capabilities', [value('iotEdge')]),
   object('x509Thumbprint', [value('primaryThumbprint'), value('secondaryThumbprint')]),
+  // Corral's extension: the device's last-known telemetry values (and when each was seen, in `$metadata`).
+  document('telemetry', [document('$metadata')]),
   document('tags'),
   object('properties', [section('desired'), section('reported')]),
 ]);
@@ -97,7 +99,9 @@ export function canonicalPath(collection: QueryCollection, path: RawPath): strin
 }
 
 /** A path resolved for a condition or a field: a column, a document path, or `undefined` (moduleId of a device). */
-export type ResolvedPath = { readonly kind: 'field'; readonly field: FieldRef } | { readonly kind: 'literal'; readonly value: undefined };
+export type ResolvedPath<F = FieldRef> =
+  | { readonly kind: 'field'; readonly field: F }
+  | { readonly kind: 'literal'; readonly value: undefined };
 
 const field = (f: FieldRef): ResolvedPath => ({ kind: 'field', field: f });
 const column = (name: IdentityQueryColumn): ResolvedPath => field({ kind: 'column', column: name });
@@ -123,6 +127,7 @@ function resolveTwinPath(collection: QueryCollection, c: readonly string[], posi
     return first === 'moduleId' && collection === 'devices' ? { kind: 'literal', value: undefined } : column(first);
   }
   if (first === 'tags') return doc('tags', c.slice(1));
+  if (first === 'telemetry') return second === '$metadata' ? doc('telemetryMeta', c.slice(2)) : doc('telemetry', c.slice(1));
   if (first === 'capabilities' && c.length === 2) return column('iotEdge');
   if (first === 'x509Thumbprint' && c.length === 2 && isIdentityColumn(second)) return column(second);
   if (first === 'properties' && (second === 'desired' || second === 'reported')) {

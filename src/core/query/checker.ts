@@ -7,7 +7,7 @@ import { QuerySyntaxError } from '../errors/index.js';
 import type {
   Aggregate, FieldRef, OrderKey, QueryCollection, QueryExpr, QueryFunction, QueryPlan, QuerySelect, SelectItem,
 } from '../../ports/store/query.js';
-import { canonicalPath, pathText, resolvePath } from './attributes.js';
+import { canonicalPath, pathText, resolvePath, type ResolvedPath } from './attributes.js';
 import type { RawExpr, RawPath, RawQuery, RawSelect, RawSelectItem } from './syntax.js';
 
 const FUNCTION_ARITY: Readonly<Record<QueryFunction, number>> = {
@@ -46,13 +46,25 @@ function fieldKey(field: FieldRef): string {
   return field.kind === 'document' ? `document:${field.document}:${JSON.stringify(field.path)}` : `${field.kind}:${field.column}`;
 }
 
-class ExprChecker {
-  constructor(private readonly collection: QueryCollection) {}
+/** How a checker reads the paths of a condition: a collection's twin or device-job, or a routed message. */
+export interface PathResolver<F> {
+  /** A path's field, or `undefined` where the path names a property that never exists (moduleId of a device). */
+  resolve(path: RawPath): ResolvedPath<F>;
+  /** A path that must be a field (ARRAY_CONTAINS' first argument); throws QuerySyntaxError where it is not. */
+  field(path: RawPath, role: string): F;
+}
 
-  check(e: RawExpr): QueryExpr {
+function collectionResolver(collection: QueryCollection): PathResolver<FieldRef> {
+  return { resolve: (path) => resolvePath(collection, path), field: (path, role) => fieldOf(collection, path, role) };
+}
+
+class ExprChecker<F> {
+  constructor(private readonly paths: PathResolver<F>) {}
+
+  check(e: RawExpr): QueryExpr<F> {
     switch (e.kind) {
       case 'literal': return { kind: 'literal', value: e.value };
-      case 'path': return resolvePath(this.collection, e.path);
+      case 'path': return this.paths.resolve(e.path);
       case 'compare': return { kind: 'compare', op: e.op, left: this.check(e.left), right: this.check(e.right) };
       case 'arithmetic': return { kind: 'arithmetic', op: e.op, left: this.check(e.left), right: this.check(e.right) };
       case 'and':
@@ -63,7 +75,7 @@ class ExprChecker {
     }
   }
 
-  private call(name: string, args: readonly RawExpr[], position: number): QueryExpr {
+  private call(name: string, args: readonly RawExpr[], position: number): QueryExpr<F> {
     const fn = functionNamed(name, position);
     const arity = FUNCTION_ARITY[fn];
     if (args.length !== arity) {
@@ -75,21 +87,26 @@ class ExprChecker {
   }
 
   /** ARRAY_CONTAINS(field, literal): the stores test membership in a stored JSON array against one bound value. */
-  private arrayContains(array: RawExpr, item: RawExpr): QueryExpr {
+  private arrayContains(array: RawExpr, item: RawExpr): QueryExpr<F> {
     if (array.kind !== 'path') {
       throw new QuerySyntaxError(array.position, 'ARRAY_CONTAINS takes a path as its first argument, such as tags.zones');
     }
     if (item.kind !== 'literal' || item.value === undefined) {
       throw new QuerySyntaxError(item.position, 'ARRAY_CONTAINS takes a string, number, true, false or null as its second argument');
     }
-    const field = fieldOf(this.collection, array.path, 'ARRAY_CONTAINS');
+    const field = this.paths.field(array.path, 'ARRAY_CONTAINS');
     return { kind: 'call', fn: 'ARRAY_CONTAINS', args: [{ kind: 'field', field }, { kind: 'literal', value: item.value }] };
   }
 }
 
 /** Checks a condition over a collection; throws QuerySyntaxError. */
 export function checkCondition(raw: RawExpr, collection: QueryCollection): QueryExpr {
-  return new ExprChecker(collection).check(raw);
+  return new ExprChecker(collectionResolver(collection)).check(raw);
+}
+
+/** Checks a condition whose paths `paths` reads (a routing condition's message fields); throws QuerySyntaxError. */
+export function checkConditionWith<F>(raw: RawExpr, paths: PathResolver<F>): QueryExpr<F> {
+  return new ExprChecker(paths).check(raw);
 }
 
 function uniqueFields(collection: QueryCollection, paths: readonly RawPath[], clause: string): FieldRef[] {

@@ -5,7 +5,8 @@
 
 import { QuerySyntaxError } from '../errors/index.js';
 import type { QueryExpr, QueryPlan } from '../../ports/store/query.js';
-import { checkCondition, checkQuery } from './checker.js';
+import { checkCondition, checkConditionWith, checkQuery } from './checker.js';
+import { MESSAGE_PATHS, messageCondition, type MessageCondition } from './message.js';
 import { parseConditionText, parseQueryText } from './parser.js';
 
 /** 400004 with the 1-based `position` of the problem; every error below is one. */
@@ -14,6 +15,21 @@ export { QuerySyntaxError } from '../errors/index.js';
 export { MAX_IN_VALUES, MAX_NESTING } from './syntax.js';
 /** `{alias: value}` for the path items of a `paths` select, read from one twin or device-job JSON; never throws. */
 export { projectRow } from './project.js';
+/**
+ * evaluateCondition: whether a checked condition is true, each field's value given by `resolve`, with exactly the
+ * Store's semantics (three-valued; false for undefined). evaluateDeviceCondition: whether a devices/modules
+ * condition holds for one identity record (and its telemetry, if given), as the Store's query would decide it.
+ */
+export { evaluateCondition, evaluateDeviceCondition } from './evaluate.js';
+/**
+ * evaluateMessageCondition: whether a routing condition is true for a message (false for undefined, as IoT Hub).
+ * readBodyNumber: the number at a path of a parsed body, or undefined. parseBodyPath: `$body.a.b` or `a.b` → its
+ * keys; throws QuerySyntaxError (400004).
+ */
+export {
+  evaluateMessageCondition, parseBodyPath, readBodyNumber,
+  type MessageCondition, type MessageFacts, type MessageField,
+} from './message.js';
 
 /** IoT Hub's limit on query text, in characters (UTF-16 units, as .NET counts them). */
 export const MAX_QUERY_CHARS = 8192;
@@ -49,4 +65,15 @@ export function parseQuery(text: string): QueryPlan {
 export function parseCondition(text: string): QueryExpr {
   checkLength(text, 'query');
   return deepFreeze(checkCondition(parseConditionText(text), 'devices'));
+}
+
+/**
+ * Parses and checks an IoT Hub routing condition (`$contentType = 'application/json' AND $body.temp > 30`,
+ * `processingPath = 'hot'`, `$twin.tags.site = 'x'`, or just `true`). Throws QuerySyntaxError (400004) with the
+ * position of the problem, as parseQuery does.
+ */
+export function parseMessageCondition(text: string): MessageCondition {
+  checkLength(text, 'condition');
+  const raw = parseConditionText(text, { hyphenatedDollarNames: true });
+  return deepFreeze(messageCondition(text, checkConditionWith(raw, MESSAGE_PATHS)));
 }

@@ -73,12 +73,20 @@ function hasLoneSurrogate(s: string): boolean {
   return false;
 }
 
+export interface TokenizeOptions {
+  /**
+   * A name starting with `$` goes on across `-` followed by a letter, as one name: routing conditions name system
+   * properties `$iothub-connection-device-id` and `$dt-dataschema`. (`$a - b`, spaced, is still a subtraction.)
+   */
+  readonly hyphenatedDollarNames?: boolean;
+}
+
 class Lexer {
   private i = 0;
   private readonly positions: Int32Array;
   readonly tokens: Token[] = [];
 
-  constructor(private readonly text: string) {
+  constructor(private readonly text: string, private readonly options: TokenizeOptions) {
     this.positions = codePointPositions(text);
   }
 
@@ -125,7 +133,12 @@ class Lexer {
 
   private name(): Token {
     const start = this.i;
-    while (this.i < this.text.length && isNamePart(this.text[this.i])) this.i++;
+    const hyphens = this.options.hyphenatedDollarNames === true && this.text[start] === '$';
+    for (;;) {
+      while (this.i < this.text.length && isNamePart(this.text[this.i])) this.i++;
+      if (!hyphens || this.text[this.i] !== '-' || !/^[A-Za-z]$/.test(this.text[this.i + 1] ?? '')) break;
+      this.i++;
+    }
     return { kind: 'name', text: this.text.slice(start, this.i), position: this.positions[start] };
   }
 
@@ -218,6 +231,6 @@ class Lexer {
 }
 
 /** Splits query text into tokens, ending with an `end` token; throws QuerySyntaxError at the first bad character. */
-export function tokenize(text: string): Token[] {
-  return new Lexer(text).run();
+export function tokenize(text: string, options: TokenizeOptions = {}): Token[] {
+  return new Lexer(text, options).run();
 }

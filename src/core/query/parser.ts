@@ -5,7 +5,7 @@
 
 import { QuerySyntaxError } from '../errors/index.js';
 import type { Aggregate, ArithmeticOp, CompareOp, QueryCollection, ScalarValue } from '../../ports/store/query.js';
-import { describeToken, tokenize, type SymbolText, type Token } from './lexer.js';
+import { describeToken, tokenize, type SymbolText, type Token, type TokenizeOptions } from './lexer.js';
 import {
   MAX_IN_VALUES, MAX_NESTING, type RawExpr, type RawOrderKey, type RawPath, type RawQuery, type RawSelect, type RawSelectItem,
   type RawAlias,
@@ -391,10 +391,18 @@ export function parseQueryText(text: string): RawQuery {
   return parser.query();
 }
 
-/** Parses a bare condition (a job's `queryCondition`); throws QuerySyntaxError. */
-export function parseConditionText(text: string): RawExpr {
-  const parser = new Parser(tokenize(text));
+/** Parses a bare condition (a job's `queryCondition`, a route's condition); throws QuerySyntaxError. */
+export function parseConditionText(text: string, options: TokenizeOptions = {}): RawExpr {
+  const parser = new Parser(tokenize(text, options));
   const condition = parser.condition();
   parser.expectEnd('AND, OR or the end of the condition');
   return condition;
+}
+
+/** Parses a lone path (`$body.a['b c']`); throws QuerySyntaxError naming `expected` where no path starts. */
+export function parsePathText(text: string, expected: string): RawPath {
+  const parser = new Parser(tokenize(text));
+  const path = parser.path(expected);
+  parser.expectEnd("'.', '[' or the end of the path");
+  return path;
 }

@@ -10,8 +10,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The value at `path`, reading own keys only, so `__proto__` or `constructor` in a path is just a missing key. */
-function valueAt(doc: unknown, path: readonly string[]): unknown {
+/**
+ * The value at `path` ([] is `doc` itself), reading own keys of objects only, so `__proto__` or `constructor` in a
+ * path is just a missing key, and a key never indexes an array (as json_extract's `$."0"` and jsonb's `-> '0'`).
+ */
+export function valueAt(doc: unknown, path: readonly string[]): unknown {
   let at = doc;
   for (const segment of path) {
     if (!isObject(at) || !Object.hasOwn(at, segment)) return undefined;

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { ArgumentInvalid } from '../errors/index.js';
 import { deviceJobView } from '../jobs/view.js';
 import { twinView } from '../twins/index.js';
-import type { Store } from '../../ports/store/index.js';
-import { QueryCursorInvalid, type FieldRef, type QueryCursor, type QueryPlan } from '../../ports/store/query.js';
+import type { JsonObject, Store } from '../../ports/store/index.js';
+import { QueryCursorInvalid, type FieldRef, type QueryCursor, type QueryPlan, type TelemetryDocs } from '../../ports/store/query.js';
 import { parseQuery, projectRow } from './index.js';
 
 /** IoT Hub's `x-ms-item-type`: whole twins, device-job rows, or anything else (projections, aggregates). */
@@ -105,11 +105,20 @@ export class FleetQueries {
   private itemsOf(plan: QueryPlan, page: Awaited<ReturnType<Store['query']['run']>>): unknown[] {
     const project = (doc: unknown): unknown => (plan.select.kind === 'paths' ? projectRow(plan.select.items, doc) : doc);
     switch (page.kind) {
-      case 'identities': return page.rows.map((r) => project(twinView(r)));
+      case 'identities': {
+        const telemetry = page.telemetry;
+        // A projection of telemetry paths reads them beside the twin, as `telemetry.x` and `telemetry.$metadata.x`.
+        if (telemetry) return page.rows.map((r, i) => project({ ...twinView(r), telemetry: telemetryView(telemetry[i]) }));
+        return page.rows.map((r) => project(twinView(r)));
+      }
       case 'jobs': return page.rows.map((r) => project(deviceJobView(r)));
       case 'values': return [...page.rows];
     }
   }
+}
+
+function telemetryView(docs: TelemetryDocs | null | undefined): JsonObject | undefined {
+  return docs ? { ...docs.values, $metadata: docs.meta } : undefined;
 }
 
 /**
@@ -120,7 +129,8 @@ export function parseIndexPath(text: string): Extract<FieldRef, { kind: 'documen
   if (typeof text !== 'string' || text.length === 0 || text.length > 512) throw new ArgumentInvalid('path must be a twin path such as tags.site');
   const plan = parseQuery(`SELECT COUNT() FROM devices GROUP BY ${text}`);
   const field = plan.groupBy?.length === 1 ? plan.groupBy[0] : undefined;
-  if (!field || field.kind !== 'document' || field.path.length === 0) {
+  const isTwin = field?.kind === 'document' && field.document !== 'telemetry' && field.document !== 'telemetryMeta';
+  if (!field || field.kind !== 'document' || !isTwin || field.path.length === 0) {
     throw new ArgumentInvalid(`'${text}' cannot be indexed: give one path inside tags or properties.desired/reported, such as tags.site`);
   }
   return field;

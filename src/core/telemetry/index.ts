@@ -31,6 +31,9 @@ function sizeOf(m: D2cMessage): number {
  * durable: only then may an edge acknowledge it.
  */
 export class Telemetry {
+  /** Messages accepted (durable) on this node since it started. */
+  acceptedCount = 0;
+
   constructor(private readonly deps: { eventLog: EventLog; clock: Clock; limits: TelemetryLimits }) {}
 
   /** Throws TooLarge (413001) over the limit; rejects if the log could not commit (then nothing may be acknowledged). */
@@ -49,6 +52,7 @@ export class Telemetry {
       return { kind: 'telemetry', deviceId: principal.deviceId, moduleId: principal.moduleId, enqueuedTimeMs: now, properties, body: m.body };
     });
     await this.deps.eventLog.append(records);
+    this.acceptedCount += records.length;
   }
 }
 

@@ -4,6 +4,7 @@ import { identityKeyText, mutateIdentity, type IdentityKey, type IdentityRecord,
 import type { Bus } from '../../ports/bus/index.js';
 import { deviceSubject, encodeJson } from '../devices/subjects.js';
 import type { TwinLimits } from './document.js';
+import type { SystemEvents, TwinChangeNotice } from '../events/index.js';
 import { parseTwinChange, patchReported, patchTwin, replaceTwin, twinEtag, type TwinChange } from './state.js';
 
 export { IOT_HUB_TWIN_LIMITS, type TwinLimits } from './document.js';
@@ -16,6 +17,16 @@ export interface TwinsDeps {
   readonly limits: TwinLimits;
   /** Where desired-property notices go, for the node holding the device's connection. */
   readonly bus?: Bus;
+  /** Where twin-change events go (the EventLog), for routes and consumers. */
+  readonly events?: SystemEvents;
+}
+
+function changeNotice(r: IdentityRecord, op: TwinChangeNotice['op'], change: TwinChange): TwinChangeNotice {
+  return {
+    key: { deviceId: r.deviceId, moduleId: r.moduleId }, op, version: r.twin.version,
+    ...(change.tags ? { tags: op === 'replaceTwin' ? r.twin.tags : change.tags } : {}),
+    ...(change.desired ? { desired: { patch: op === 'replaceTwin' ? r.twin.desired : change.desired, version: r.twin.desiredVersion } } : {}),
+  };
 }
 
 /** Publishes a desired-properties notice `{ version, patch }` to whichever node holds the identity's connection. */
@@ -56,6 +67,7 @@ export class Twins {
     const change = parseTwinChange(body, this.deps.limits);
     const r = await this.write(key, ifMatch, (cur, now) => patchTwin(cur.twin, change, now, this.deps.limits));
     if (change.desired) await this.notifyDesired(key, r.twin.desiredVersion, change.desired);
+    await this.deps.events?.twinChanged([changeNotice(r, 'updateTwin', change)]);
     return r;
   }
 
@@ -80,14 +92,20 @@ export class Twins {
     }
     const applied = await this.deps.store.identities.applyBatch(writes.map((r) => ({ kind: 'replace', record: r, expectedRev: r.rev })));
     const notices: Promise<void>[] = [];
+    const changed: TwinChangeNotice[] = [];
     for (const [i, r] of writes.entries()) {
       const k = identityKeyText(r);
       const done = applied[i]
         ? Promise.resolve(r)
         : this.write(r, undefined, (cur, at) => patchTwin(cur.twin, change, at, this.deps.limits)).catch((err: unknown) => { failures.set(k, err as Error); return undefined; });
-      notices.push(done.then(async (w) => { if (w && change.desired) await this.notifyDesired(r, w.twin.desiredVersion, change.desired); }));
+      notices.push(done.then(async (w) => {
+        if (!w) return;
+        changed.push(changeNotice(w, 'updateTwin', change));
+        if (change.desired) await this.notifyDesired(r, w.twin.desiredVersion, change.desired);
+      }));
     }
     await Promise.all(notices);
+    await this.deps.events?.twinChanged(changed);
     return failures;
   }
 
@@ -97,6 +115,7 @@ export class Twins {
     let before: JsonObject = {};
     const r = await this.write(key, ifMatch, (cur, now) => { before = cur.twin.desired; return replaceTwin(cur.twin, change, now, this.deps.limits); });
     await this.notifyDesired(key, r.twin.desiredVersion, replacementPatch(before, r.twin.desired));
+    await this.deps.events?.twinChanged([changeNotice(r, 'replaceTwin', change)]);
     return r;
   }
 
@@ -107,7 +126,11 @@ export class Twins {
 
   /** Applies a device's reported-properties patch; returns the record with the new reported `$version`. */
   async patchReported(key: IdentityKey, patch: unknown): Promise<IdentityRecord> {
-    return this.write(key, undefined, (r, now) => patchReported(r.twin, patch, now, this.deps.limits));
+    const r = await this.write(key, undefined, (cur, now) => patchReported(cur.twin, patch, now, this.deps.limits));
+    await this.deps.events?.twinChanged([{
+      key, op: 'updateTwin', version: r.twin.version, reported: { patch: patch as JsonObject, version: r.twin.reportedVersion },
+    }]);
+    return r;
   }
 
   private async write(

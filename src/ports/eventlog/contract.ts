@@ -43,6 +43,7 @@ export function eventLogContract({ test, make, skip }: {
   roundTripCases(it);
   durabilityCases(it);
   trimCases(it);
+  seekCases(it);
   closeCases(it);
 }
 
@@ -265,14 +266,61 @@ function trimCases(it: Case): void {
   });
 }
 
+function seekCases(it: Case): void {
+  /** Records at T0 + 0, 10, 20, … ms, one append each five, so a search crosses commits. */
+  const appendTimed = async (log: EventLog, count: number): Promise<number[]> => {
+    const seqs: number[] = [];
+    for (let from = 0; from < count; from += 5) {
+      seqs.push(...await log.append(range(Math.min(5, count - from), from).map((n) => eventRecord(`d${n % 3}`, n, { enqueuedTimeMs: T0 + n * 10 }))));
+    }
+    return seqs;
+  };
+
+  it('seekTime on an empty log is 0', async (log) => {
+    assert.equal(await log.seekTime(T0), 0);
+    assert.equal(await log.seekTime(Number.POSITIVE_INFINITY), 0);
+  });
+
+  it('seekTime after every record is lastSequence, before every record 0', async (log) => {
+    const seqs = await appendTimed(log, 12);
+    assert.equal(await log.seekTime(T0 + 10_000), seqs[11]);
+    assert.equal(await log.seekTime(T0 + 111), seqs[11]);
+    assert.equal(await log.seekTime(T0), 0);
+    assert.equal(await log.seekTime(T0 - 10_000), 0);
+  });
+
+  it('seekTime in the middle is the sequence before the first record enqueued at or after the time', async (log) => {
+    const seqs = await appendTimed(log, 37);
+    for (const n of [1, 2, 5, 17, 18, 30, 36]) {
+      assert.equal(await log.seekTime(T0 + n * 10), seqs[n - 1], `at record ${n}'s time`);
+      assert.equal(await log.seekTime(T0 + n * 10 - 3), seqs[n - 1], `just before record ${n}'s time`);
+    }
+    const after = await log.seekTime(T0 + 200);
+    assert.deepEqual(seqsOf(await log.read({ after, limit: 3 })), seqs.slice(20, 23));
+  });
+
+  it('seekTime after a trim is 0 up to the first retained record, and lastSequence once the log is empty', async (log) => {
+    const seqs = await appendTimed(log, 20);
+    assert.equal(await log.trim({ maxRecords: 12, nowMs: T0 }), 8);
+    assert.equal(await log.seekTime(T0), 0);
+    assert.equal(await log.seekTime(T0 + 80), 0);
+    assert.equal(await log.seekTime(T0 + 81), seqs[8]);
+    assert.equal(await log.seekTime(T0 + 150), seqs[14]);
+    assert.equal(await log.seekTime(T0 + 1000), seqs[19]);
+    assert.equal(await log.trim({ maxRecords: 0, nowMs: T0 }), 12);
+    assert.equal(await log.seekTime(T0), seqs[19]);
+  });
+}
+
 function closeCases(it: Case): void {
-  it('append, read, lastSequence and trim after close reject with EventLogClosed; close twice is fine', async (log) => {
+  it('append, read, lastSequence, seekTime and trim after close reject with EventLogClosed; close twice is fine', async (log) => {
     await log.append([eventRecord('d1', 1)]);
     await log.close();
     await log.close();
     await assert.rejects(log.append([eventRecord('d1', 2)]), EventLogClosed);
     await assert.rejects(log.read({ after: 0, limit: 1 }), EventLogClosed);
     await assert.rejects(log.lastSequence(), EventLogClosed);
+    await assert.rejects(log.seekTime(T0), EventLogClosed);
     await assert.rejects(log.trim({ maxRecords: 0, nowMs: T0 }), EventLogClosed);
   });
 }

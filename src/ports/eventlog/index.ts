@@ -55,12 +55,39 @@ export interface EventLog {
   /** Highest sequence committed, 0 if none was ever appended; a trim does not lower it. */
   lastSequence(): Promise<number>;
   /**
+   * A sequence to read after so that the first records read are the ones enqueued at or after `timeMs`: the last
+   * sequence enqueued before it (records are enqueued in nearly sequence order; a record a few ms out of order may
+   * come before), 0 when the log's first retained record is not older, lastSequence() when none is as new.
+   */
+  seekTime(timeMs: number): Promise<number>;
+  /**
    * Deletes records older than the given age or beyond the given total count (retention); returns how many were
    * removed. Only a prefix of the log is removed, so what remains is always a contiguous run of sequences: age is
    * judged in sequence order, stopping at the first record not older than the cutoff.
    */
   trim(opts: TrimOptions): Promise<number>;
   /** Commits pending appends first; afterwards every call rejects with EventLogClosed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a consumer reads: one partition of the cluster's log (see EventLogSet). */
+export type EventLogReader = Pick<EventLog, 'read' | 'lastSequence' | 'seekTime'>;
+
+/**
+ * The cluster's log as partitions, Event Hubs' way: each node appends to a partition of its own (one writer per
+ * partition keeps commits all-or-nothing, see jetstream/commit-protocol.ts), and any node reads every partition.
+ * Records are ordered within a partition; a device is on one node at a time, so its records are in order too.
+ */
+export interface EventLogSet {
+  /** This node's partition name ('0' for the embedded log). */
+  readonly localPartition: string;
+  /** This node's partition, for appends. */
+  readonly local: EventLog;
+  /** Every partition with records or a writer, this node's included, sorted. */
+  partitions(): Promise<string[]>;
+  /** A reader of a partition, this node's included (the same object for the same name). */
+  reader(partition: string): EventLogReader;
+  /** Closes the readers and the local log. */
   close(): Promise<void>;
 }
 
@@ -76,6 +103,14 @@ export class EventLogClosed extends Error {
 export class EventLogWriteFailed extends Error {
   constructor(records: number, options?: ErrorOptions) {
     super(`the event log could not commit a batch of ${records} records; none of them was stored`, options);
+    this.name = new.target.name;
+  }
+}
+
+/** EventLogSet.reader or its calls: no partition of that name (the set has none, or its stream is gone). */
+export class UnknownPartition extends Error {
+  constructor(partition: string, detail: string) {
+    super(`no event log partition '${partition}': ${detail}`);
     this.name = new.target.name;
   }
 }
@@ -103,6 +138,40 @@ export function checkEventRecord(r: EventRecord, index: number): void {
   for (const [key, value] of Object.entries(props)) {
     if (typeof value !== 'string') throw new InvalidEventRecord(index, `properties['${key}']`, value);
   }
+}
+
+/** What seekBySequence probes: a record's place and time. */
+export type RecordTime = Pick<StoredEvent, 'sequence' | 'enqueuedTimeMs'>;
+
+/**
+ * EventLog.seekTime as a binary search over sequences 1..`last` (the highest committed), for adapters with cheap point
+ * reads and no index on time: `firstFrom(seq)` gives the first retained record with a sequence ≥ seq, if any (gaps,
+ * a trimmed prefix and records above `last` are all fine). O(log last) probes. Throws RangeError for a NaN time.
+ */
+export async function seekBySequence(timeMs: number, last: number,
+  firstFrom: (sequence: number) => Promise<RecordTime | undefined>): Promise<number> {
+  if (Number.isNaN(timeMs)) throw new RangeError('seekTime needs a time in ms, got NaN');
+  // Invariant, taking the records as ordered by time: those below `lo` are older than timeMs, and the first at or
+  // after `hi` is not (or none is, up to last).
+  let lo = 1;
+  let hi = last + 1;
+  let sawOlder = false;
+  let sawNewer = false;
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const r = await firstFrom(mid);
+    if (r === undefined || r.sequence >= hi) {
+      hi = mid;
+    } else if (r.enqueuedTimeMs >= timeMs) {
+      hi = r.sequence;
+      sawNewer = true;
+    } else {
+      lo = r.sequence + 1;
+      sawOlder = true;
+    }
+  }
+  if (!sawNewer) return last;
+  return sawOlder ? hi - 1 : 0;
 }
 
 function describe(value: unknown): string {

@@ -122,6 +122,32 @@ export async function seed(store: Store, exec: (sql: string) => Promise<void>): 
   await exec(JOBS_SQL);
 }
 
+/**
+ * Last-known telemetry (Corral's `telemetry.*`) of d01–d05 and two modules, seen at T.mar (d02 at T.apr):
+ * `temp` a number (21.5, 30, 25), a string ('31') or missing; d05 has a device_state row without any field.
+ */
+export const TELEMETRY: Readonly<Record<string, JsonObject>> = {
+  d01: { temp: 21.5, fw: '1.0', on: true, arr: [1, 'two'], pos: { x: 1 } },
+  d02: { temp: 30, fw: '2.0', on: false },
+  d03: { temp: '31', fw: null },
+  d04: { temp: 25, s: 'Hello' },
+  d05: {},
+  'd01/m1': { temp: 5 },
+  'd10/m1': { temp: 40 },
+};
+
+/** Writes TELEMETRY through the pipeline port, as the telemetry pipeline does. */
+export async function seedTelemetry(store: Store): Promise<void> {
+  await store.pipeline.mergeDeviceState(Object.entries(TELEMETRY).map(([id, values]) => {
+    const [deviceId, moduleId = ''] = id.split('/');
+    const timeMs = Date.parse(deviceId === 'd02' ? T.apr : T.mar);
+    return {
+      deviceId, moduleId, lastSeenMs: timeMs,
+      values: Object.fromEntries(Object.entries(values).map(([field, value]) => [field, { value, timeMs }])),
+    };
+  }));
+}
+
 // --- plans as data, written compactly ---
 
 type Operand = QueryExpr | ScalarValue;

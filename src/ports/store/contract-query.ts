@@ -3,10 +3,10 @@ import type { TestContext } from 'node:test';
 import { identityRecord } from './contract.js';
 import { COLUMN_CASES, COMPARISON_CASES, FUNCTION_CASES, INJECTION_CASES, LOGIC_CASES, type FilterCase } from './contract-query-cases.js';
 import {
-  INJECTION, T, allIds, allPages, col, doc, eq, idsOf, jobCol, rows, seed, seededDevices, tag,
+  INJECTION, T, TELEMETRY, allIds, allPages, cmp, col, doc, eq, idsOf, isIn, jobCol, rows, seed, seedTelemetry, seededDevices, tag,
 } from './contract-query-data.js';
 import { AGGREGATE_CASES, ORDER_CASES, aggregate, ordered } from './contract-query-pages.js';
-import type { Store } from './index.js';
+import type { JsonObject, Store } from './index.js';
 import { QueryCursorInvalid, type QueryPlan } from './query.js';
 
 type TestFn = typeof import('node:test').test;
@@ -48,6 +48,7 @@ export function queryContract({ test, make, skip }: { test: TestFn; make: () => 
   withStore('query order keys, whole and in pages of 3', orderCases);
   withStore('query TOP and page ends', topCases);
   withStore('query rows are whole records', recordCases);
+  withStore('query telemetry: device_state joined where a plan reads it, projected beside the twin', telemetryCases);
   withStore('query cursors that do not fit the plan are refused', cursorCases);
   withStore('query plans the checker refuses are refused', refusedCases);
   withStore('query paging stays exact while rows are written between pages', (_, f) => writesBetweenPages(f.store), false);
@@ -135,6 +136,40 @@ async function recordCases(t: TestContext, { store }: QueryFixture): Promise<voi
   });
 }
 
+async function telemetryCases(t: TestContext, { store }: QueryFixture): Promise<void> {
+  await seedTelemetry(store);
+  const temp = doc('telemetry', 'temp');
+  const at = (iso: string): JsonObject => ({ $lastUpdated: iso });
+  await t.test('rows of a plan filtering on telemetry are whole identity records, without telemetry', async () => {
+    const page = await store.query.run(rows(cmp(temp, '>', 22)), { limit: 10 });
+    assert.equal(page.kind, 'identities');
+    assert.deepEqual(page, { kind: 'identities', rows: [{ ...seededDevices()[1], rev: 1 }, { ...seededDevices()[3], rev: 1 }] });
+  });
+  await t.test('a projection of telemetry gets each row’s documents, null for a device without telemetry', async () => {
+    const items = [{ kind: 'path', path: ['deviceId'], alias: 'deviceId' }, { kind: 'path', path: ['telemetry', 'temp'], alias: 'temp' }] as const;
+    const plan: QueryPlan = { collection: 'devices', select: { kind: 'paths', items }, where: isIn(col('deviceId'), ['d01', 'd06']) };
+    const page = await store.query.run(plan, { limit: 10 });
+    assert.equal(page.kind, 'identities');
+    assert.deepEqual(idsOf(page), ['d01', 'd06']);
+    const march = at('2026-03-01T00:00:00.000Z');
+    assert.deepEqual(page.telemetry, [
+      { values: TELEMETRY.d01, meta: { temp: march, fw: march, on: march, arr: march, pos: march } },
+      null,
+    ]);
+  });
+  await t.test('a projection without telemetry paths carries no telemetry', async () => {
+    const plan: QueryPlan = { collection: 'devices', select: { kind: 'paths', items: [{ kind: 'path', path: ['deviceId'], alias: 'deviceId' }] }, where: cmp(temp, '>', 22) };
+    const page = await store.query.run(plan, { limit: 10 });
+    assert.ok(page.kind === 'identities' && page.telemetry === undefined);
+  });
+  await t.test('a devices condition compiled into another statement reads telemetry too (overdue devices)', async () => {
+    const overdue = await store.pipeline.overdueDevices({
+      where: cmp(temp, '>', 22), heartbeat: { seconds: 60 }, nowMs: Date.parse('2030-01-01T00:00:00Z'), sinceMs: 0, onlyHealthy: false, limit: 10,
+    });
+    assert.deepEqual(overdue, [{ deviceId: 'd02', moduleId: '' }, { deviceId: 'd04', moduleId: '' }]);
+  });
+}
+
 async function cursorCases(t: TestContext, { store }: QueryFixture): Promise<void> {
   const refused = async (plan: QueryPlan, after: unknown): Promise<void> => {
     await assert.rejects(store.query.run(plan, { limit: 3, after: after as never }), QueryCursorInvalid);
@@ -175,6 +210,9 @@ async function refusedCases(t: TestContext, { store }: QueryFixture): Promise<vo
   await t.test('a twin field in devices.jobs', async () => {
     await assert.rejects(store.query.run(rows(eq(tag('v'), 1), 'jobs'), { limit: 3 }), /devices\.jobs rows have no tags document/);
     await assert.rejects(store.query.run(rows(eq(col('status'), 'x'), 'jobs'), { limit: 3 }), /no twin column/);
+  });
+  await t.test('telemetry in devices.jobs', async () => {
+    await assert.rejects(store.query.run(rows(eq(doc('telemetry', 't'), 1), 'jobs'), { limit: 3 }), /devices\.jobs rows have no telemetry document/);
   });
   await t.test('a job column in devices', async () => {
     await assert.rejects(store.query.run(rows(eq(jobCol('jobId'), 'j1')), { limit: 3 }), /no job column/);
@@ -243,6 +281,7 @@ async function indexCases(store: Store): Promise<void> {
   assert.equal(await q.removeIndex('tags', [INJECTION]), true);
   await assert.rejects(q.addIndex('tags', [], T.mar), /not the whole document/);
   await assert.rejects(q.addIndex('bogus' as never, ['x'], T.mar), /not a twin document/);
+  await assert.rejects(q.addIndex('telemetry', ['temp'], T.mar), /not a twin document/);
   assert.deepEqual(await allIds(store, rows(eq(doc('reported', 'fw', 'version'), 1))), []);
   assert.equal((await store.identities.counts()).total, 3, 'the registry is intact');
 }

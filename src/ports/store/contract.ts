@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { caCertificateCases } from './contract-ca-certificates.js';
 import { c2dCases } from './contract-c2d.js';
 import { jobCases } from './contract-jobs.js';
+import { pipelineCases } from './contract-pipeline.js';
 import type { IdentityKey, IdentityRecord, PolicyRecord, Store } from './index.js';
 
 type TestFn = typeof import('node:test').test;
@@ -36,6 +37,7 @@ export function storeContract({ test, make, skip }: { test: TestFn; make: () => 
   c2dCases(it);
   caCertificateCases(it);
   jobCases(it);
+  pipelineCases(it);
 
   it('MQTT sessions are kept by clientId, replaced on put and forgotten on delete', async (store) => {
     assert.equal(await store.mqttSessions.get('d1'), undefined);

@@ -8,6 +8,7 @@ import type { CaCertificateStore } from './ca-certificates.js';
 import type { C2dStore } from './c2d.js';
 import type { QueryStore } from './query.js';
 import type { JobStore } from './jobs.js';
+import type { PipelineStore } from './pipeline.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -162,6 +163,8 @@ export interface Store {
   readonly jobs: JobStore;
   /** Fleet queries: a checked QueryPlan compiled to the engine's SQL and run there, one keyset page at a time. */
   readonly query: QueryStore;
+  /** The telemetry pipeline's settings, checkpoints, leases, device state and alerts. */
+  readonly pipeline: PipelineStore;
   /** Applies pending migrations; idempotent, safe when several nodes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -177,6 +180,10 @@ export type { CaCertificateRecord, CaCertificateStore } from './ca-certificates.
 export type {
   ClaimOptions, DeviceJobResult, ExpandOptions, JobListOptions, JobRecord, JobStatistics, JobStatus, JobStore, JobType,
 } from './jobs.js';
+export type {
+  AlertCounts, AlertListOptions, AlertRecord, AlertSeverity, AlertStatus, DeviceHealth, DeviceStateRecord, DeviceStateUpdate,
+  OverdueOptions, PipelineSettingKind, PipelineStore, SettingPrecondition, SettingRecord,
+} from './pipeline.js';
 export type {
   Aggregate, ArithmeticOp, CompareOp, DeviceJobRecord, FieldRef, IdentityQueryColumn, JobQueryColumn, OrderKey, QueryCollection,
   QueryCursor, QueryDocument, QueryExpr, QueryFunction, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QuerySelect,

@@ -6,7 +6,9 @@
  * Semantics (IoT Hub's, after Cosmos DB's): a missing property is `undefined`; comparisons are defined only between
  * values of the same JSON type (number, string, boolean, null) and are `undefined` otherwise, `!=` included; logic is
  * three-valued (undefined AND false = false, undefined OR true = true, NOT undefined = undefined); a row matches only
- * when its condition is `true`.
+ * when its condition is `true`. core/query evaluates the same expressions in memory (evaluate.ts) with exactly these
+ * semantics; there `QueryExpr` is generic over what its fields name (a routing condition reads message fields), and
+ * only `QueryExpr<FieldRef>` ever reaches a Store.
  */
 
 import type { JsonObject, JsonValue } from './index.js';
@@ -59,7 +61,14 @@ export type IdentityQueryColumn = keyof typeof IDENTITY_QUERY_COLUMNS;
 export type JobQueryColumn = keyof typeof JOB_QUERY_COLUMNS;
 
 /** The JSON documents of a twin a path can reach into (`properties.reported.$metadata.x` is `reportedMeta`). */
-export type QueryDocument = 'tags' | 'desired' | 'reported' | 'desiredMeta' | 'reportedMeta';
+export type TwinDocument = 'tags' | 'desired' | 'reported' | 'desiredMeta' | 'reportedMeta';
+
+/**
+ * The documents a query path can reach into: the twin's, and (Corral's extension) a device's last-known telemetry,
+ * `telemetry.x` (`telemetry`, the values) and `telemetry.$metadata.x.$lastUpdated` (`telemetryMeta`). A device
+ * without telemetry has neither: every path in them is undefined.
+ */
+export type QueryDocument = TwinDocument | 'telemetry' | 'telemetryMeta';
 
 /**
  * A field a query reads: a stored column, or a path inside a JSON document (path [] is the whole document). Path
@@ -79,21 +88,37 @@ export type QueryFunction =
   | 'IS_DEFINED' | 'IS_NULL' | 'IS_BOOL' | 'IS_NUMBER' | 'IS_STRING' | 'IS_OBJECT' | 'IS_ARRAY' | 'IS_PRIMITIVE'
   | 'STARTSWITH' | 'ENDSWITH' | 'CONTAINS' | 'ARRAY_CONTAINS' | 'LOWER' | 'UPPER' | 'LENGTH';
 
-export type QueryExpr =
+/** A checked expression whose fields are `F`s: FieldRefs in a fleet query, message fields in a routing condition. */
+export type QueryExpr<F = FieldRef> =
   /** `undefined` is IoT Hub's literal of that name. */
   | { readonly kind: 'literal'; readonly value: ScalarValue | undefined }
-  | { readonly kind: 'field'; readonly field: FieldRef }
-  | { readonly kind: 'compare'; readonly op: CompareOp; readonly left: QueryExpr; readonly right: QueryExpr }
-  | { readonly kind: 'arithmetic'; readonly op: ArithmeticOp; readonly left: QueryExpr; readonly right: QueryExpr }
-  | { readonly kind: 'and' | 'or'; readonly left: QueryExpr; readonly right: QueryExpr }
-  | { readonly kind: 'not'; readonly operand: QueryExpr }
+  | { readonly kind: 'field'; readonly field: F }
+  | { readonly kind: 'compare'; readonly op: CompareOp; readonly left: QueryExpr<F>; readonly right: QueryExpr<F> }
+  | { readonly kind: 'arithmetic'; readonly op: ArithmeticOp; readonly left: QueryExpr<F>; readonly right: QueryExpr<F> }
+  | { readonly kind: 'and' | 'or'; readonly left: QueryExpr<F>; readonly right: QueryExpr<F> }
+  | { readonly kind: 'not'; readonly operand: QueryExpr<F> }
   /** `x IN [..]` / `x NIN [..]`; the list holds 1 or more literals. */
-  | { readonly kind: 'in'; readonly negated: boolean; readonly operand: QueryExpr; readonly values: readonly ScalarValue[] }
+  | { readonly kind: 'in'; readonly negated: boolean; readonly operand: QueryExpr<F>; readonly values: readonly ScalarValue[] }
   /**
    * Arity and argument kinds are checked: the IS_* functions, LOWER, UPPER and LENGTH take one argument;
    * STARTSWITH, ENDSWITH and CONTAINS take two; ARRAY_CONTAINS takes a field and a literal.
    */
-  | { readonly kind: 'call'; readonly fn: QueryFunction; readonly args: readonly QueryExpr[] };
+  | { readonly kind: 'call'; readonly fn: QueryFunction; readonly args: readonly QueryExpr<F>[] };
+
+/** Every field an expression reads, in reading order (repeats included). */
+export function fieldsOf<F>(expr: QueryExpr<F>): F[] {
+  switch (expr.kind) {
+    case 'literal': return [];
+    case 'field': return [expr.field];
+    case 'compare':
+    case 'arithmetic':
+    case 'and':
+    case 'or': return [...fieldsOf(expr.left), ...fieldsOf(expr.right)];
+    case 'not': return fieldsOf(expr.operand);
+    case 'in': return fieldsOf(expr.operand);
+    case 'call': return expr.args.flatMap((a) => fieldsOf(a));
+  }
+}
 
 export type Aggregate = 'count' | 'sum' | 'avg' | 'min' | 'max';
 
@@ -155,16 +180,29 @@ export interface DeviceJobRecord {
   readonly error: JsonObject | null;
 }
 
+/** A device's last-known telemetry as a query reads it: `{field: value}` and `{field: {$lastUpdated: ISO 8601}}`. */
+export interface TelemetryDocs {
+  readonly values: JsonObject;
+  readonly meta: JsonObject;
+}
+
 /** One page; `after` is set when more rows may follow (pass it back as `after`). */
 export type QueryPage =
-  | { readonly kind: 'identities'; readonly rows: readonly import('./index.js').IdentityRecord[]; readonly after?: QueryCursor }
+  | {
+    readonly kind: 'identities'; readonly rows: readonly import('./index.js').IdentityRecord[]; readonly after?: QueryCursor;
+    /**
+     * Only for a `paths` select with a path under `telemetry`: each row's telemetry (same index), null for a
+     * device that has none. Absent otherwise, so `SELECT *` rows are exactly as without telemetry.
+     */
+    readonly telemetry?: readonly (TelemetryDocs | null)[];
+  }
   | { readonly kind: 'jobs'; readonly rows: readonly DeviceJobRecord[]; readonly after?: QueryCursor }
   /** Aggregate rows keyed by their items' aliases. */
   | { readonly kind: 'values'; readonly rows: readonly JsonObject[]; readonly after?: QueryCursor };
 
 /** A declared index: a document path queried often (`tags.site`), kept in a B-tree by the engine. */
 export interface QueryIndexRecord {
-  readonly document: QueryDocument;
+  readonly document: TwinDocument;
   readonly path: readonly string[];
   readonly createdTime: string;
 }
@@ -184,7 +222,7 @@ export interface QueryStore {
   run(plan: QueryPlan, page: QueryPageOptions): Promise<QueryPage>;
   /** Declared indexes, oldest first. */
   listIndexes(): Promise<QueryIndexRecord[]>;
-  /** Builds the index (idempotent: false when it existed already). */
+  /** Builds the index (idempotent: false when it existed already). Telemetry documents cannot be indexed (Error). */
   addIndex(document: QueryDocument, path: readonly string[], createdTime: string): Promise<boolean>;
   /** Drops it; false when it was not declared. */
   removeIndex(document: QueryDocument, path: readonly string[]): Promise<boolean>;

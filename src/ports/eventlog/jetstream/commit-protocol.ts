@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from 'nats';
 import { BATCH_HEADER, batchLabel, outgoingHeaders, parseBatchLabel, recordsFilter, type OutgoingRecord } from './codec.js';
 import type { Ack, Publisher } from './publisher.js';
-import { lastStoredSequence, scan, type ScanLimits } from './stream.js';
+import { apiErrorCode, lastStoredSequence, NO_MESSAGE_FOUND, scan, type ScanLimits } from './stream.js';
 
 /** JetStream's header for "store only if the stream's last sequence is this" (nats-server, JSExpectedLastSeq). */
 const EXPECTED_LAST_SEQUENCE = 'Nats-Expected-Last-Sequence';
@@ -63,13 +63,9 @@ export class StreamWriter {
     const probe = make(0, 0);
     // Each round deletes one incomplete commit; only the tail's can be incomplete, so one round is the rule.
     for (let round = 0; round < 3; round++) {
-      const { state } = await jsm.streams.info(o.stream, { deleted_details: true });
-      const last = lastStoredSequence(state);
-      if (last === undefined) return make(Math.max(0, Math.min(state.last_seq, state.first_seq - 1)), state.last_seq);
-      const msg = await jsm.streams.getMessage(o.stream, { seq: last });
-      const batch = parseBatchLabel(msg.header.get(BATCH_HEADER));
-      if (batch === undefined || batch.last <= last) return make(last, state.last_seq);
-      await probe.deleteCommit(batch.first, last, msg.header.get(BATCH_HEADER));
+      const tail = await readTail(jsm, o.stream);
+      if (tail.incomplete === undefined) return make(tail.committed, tail.lastSeq);
+      await probe.deleteCommit(tail.incomplete.first, tail.incomplete.lastStored, tail.incomplete.label);
     }
     throw new Error(`stream '${o.stream}' still ends in an incomplete commit after deleting two: is another writer on it?`);
   }
@@ -169,6 +165,45 @@ export class StreamWriter {
     const rest = seqs.filter((s) => !firstWave.includes(s));
     await Promise.all(rest.map((seq) => this.jsm.streams.deleteMessage(this.stream, seq, false)));
   }
+}
+
+/** A stream's end as rule 3 judges it: what the writer settles on open, and where a reader of the stream stops. */
+export interface Tail {
+  /** The highest sequence of a complete commit (or of a message with no batch header); 0 if none ever was. */
+  readonly committed: number;
+  /** The stream's last_seq. */
+  readonly lastSeq: number;
+  /** The stream's description (a set's partition is named there). */
+  readonly description: string | undefined;
+  /** The commit of the last stored message, when incomplete: its writer is mid-commit, or stopped in one. */
+  readonly incomplete?: { readonly first: number; readonly lastStored: number; readonly label: string };
+}
+
+/**
+ * Reads the stream's tail: its last stored message and the commit it belongs to. Two round trips; three when the last
+ * sequence was deleted (a failed commit's remains), since finding the last stored one then needs the deleted list.
+ */
+export async function readTail(jsm: JetStreamManager, stream: string): Promise<Tail> {
+  // The first round takes last_seq for the last stored message; if none is there (deleted, or removed since the info
+  // by a trim or a settle), the next asks for the deleted list too.
+  for (let round = 0; round < 3; round++) {
+    const info = await jsm.streams.info(stream, round === 0 ? undefined : { deleted_details: true });
+    const { state } = info;
+    const found = { lastSeq: state.last_seq, description: info.config.description };
+    const last = lastStoredSequence(state);
+    if (last === undefined) return { committed: Math.max(0, Math.min(state.last_seq, state.first_seq - 1)), ...found };
+    let label: string | undefined;
+    try {
+      label = (await jsm.streams.getMessage(stream, { seq: last })).header.get(BATCH_HEADER);
+    } catch (err) {
+      if (apiErrorCode(err) === NO_MESSAGE_FOUND) continue;
+      throw err;
+    }
+    const batch = parseBatchLabel(label);
+    if (batch === undefined || batch.last <= last) return { committed: last, ...found };
+    return { committed: batch.first - 1, ...found, incomplete: { first: batch.first, lastStored: last, label: label ?? '' } };
+  }
+  throw new Error(`stream '${stream}': its last message kept disappearing while its tail was read`);
 }
 
 function describeAck(ack: Ack): string {

@@ -1,21 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { connect, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { redactUrl } from '../../bus/nats/index.js';
 import {
-  EventLogClosed,
-  type EventLog, type EventRecord, type ReadOptions, type StoredEvent, type TrimOptions,
+  EventLogClosed, UnknownPartition,
+  type EventLog, type EventLogReader, type EventLogSet, type EventRecord, type ReadOptions, type StoredEvent,
+  type TrimOptions,
 } from '../index.js';
-import { deviceFilter, recordBytesLimit, recordsFilter, toOutgoing, toStoredEvent, type OutgoingRecord } from './codec.js';
+import { recordBytesLimit, recordsFilter, toOutgoing, type OutgoingRecord } from './codec.js';
 import { StreamWriter } from './commit-protocol.js';
 import { Committer, type CommitterStats } from './committer.js';
+import {
+  isPartitionName, listPartitions, partitionDescription, partitionOf, streamOf, subjectPrefixOf, type PartitionNaming,
+} from './partitions.js';
 import { Publisher } from './publisher.js';
-import { ensureStream, keepCut, scan, type ScanLimits } from './stream.js';
+import { JetStreamPartitionReader } from './reader.js';
+import { ensureStream, keepCut } from './stream.js';
+import { maxPayloadOf, messageOf, scanLimits, StreamView } from './view.js';
+
+export { partitionOf } from './partitions.js';
+export { JetStreamPartitionReader } from './reader.js';
 
 const DEFAULT_STREAM = 'CORRAL_EVENTS';
+const DEFAULT_SUBJECT_PREFIX = 'corral.events';
 /** nats.js's own default for JetStream requests. */
 const DEFAULT_COMMIT_TIMEOUT_MS = 5000;
-/** NATS's default max_payload, should the server not say. */
-const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** How long close() lets a drain of its own connection run: a drain waits on the server, which may be gone. */
 const DRAIN_LIMIT_MS = 5000;
 
@@ -42,6 +50,8 @@ export interface JetStreamEventLogOptions {
   readonly maxBatchBytes?: number;
   /** The connection's name as the server shows it, when the log opens its own. */
   readonly connectionName?: string;
+  /** Set as the stream's description (a set names its partition there); an existing one is left when absent. */
+  readonly description?: string;
 }
 
 /**
@@ -56,24 +66,20 @@ export interface JetStreamEventLogOptions {
  */
 export class JetStreamEventLog implements EventLog {
   private readonly committer: Committer<OutgoingRecord>;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly prefixTokens: number;
   private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly ownsConnection: boolean,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly publisher: Publisher,
     private readonly writer: StreamWriter,
+    private readonly view: StreamView,
     private readonly stream: string,
     private readonly prefix: string,
     private readonly maxMessageBytes: number,
-    private readonly limits: ScanLimits,
     opts: JetStreamEventLogOptions,
   ) {
-    this.prefixTokens = prefix.split('.').length;
     this.committer = new Committer<OutgoingRecord>((rows) => writer.commit(rows), (row) => row.bytes, {
       maxBatchRecords: opts.maxBatchRecords ?? 5000,
       maxBatchBytes: opts.maxBatchBytes ?? 8 * 1024 * 1024,
@@ -97,19 +103,19 @@ export class JetStreamEventLog implements EventLog {
       const js = nc.jetstream({ timeout });
       const info = await ensureStream(jsm, {
         name: stream, subjects: recordsFilter(opts.subjectPrefix),
-        maxAgeMs: opts.maxAgeMs, maxBytes: opts.maxBytes, replicas: opts.replicas,
+        maxAgeMs: opts.maxAgeMs, maxBytes: opts.maxBytes, replicas: opts.replicas, description: opts.description,
       });
-      const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
+      const maxPayload = maxPayloadOf(nc);
       const maxMsgSize = info.config.max_msg_size ?? -1;
       const maxMessageBytes = maxMsgSize > 0 ? Math.min(maxPayload, maxMsgSize) : maxPayload;
-      // A pull's byte bound: well above the largest message, which the server would otherwise refuse to send (409).
-      const limits: ScanLimits = { maxFetchBytes: Math.max(16 * 1024 * 1024, 2 * maxPayload), timeoutMs: timeout };
+      const limits = scanLimits(nc, timeout);
       publisher = await Publisher.start(nc);
       const writer = await StreamWriter.open(js, jsm, publisher, {
         stream, prefix: opts.subjectPrefix, writer: randomBytes(6).toString('hex'), limits,
       });
-      return new JetStreamEventLog(nc, opts.connection === undefined, js, jsm, publisher, writer, stream,
-        opts.subjectPrefix, maxMessageBytes, limits, opts);
+      const view = new StreamView(js, jsm, stream, opts.subjectPrefix, limits);
+      return new JetStreamEventLog(nc, opts.connection === undefined, jsm, publisher, writer, view, stream,
+        opts.subjectPrefix, maxMessageBytes, opts);
     } catch (err) {
       publisher?.stop();
       if (opts.connection === undefined) await nc.close().catch(() => undefined);
@@ -140,23 +146,20 @@ export class JetStreamEventLog implements EventLog {
 
   async read(opts: ReadOptions): Promise<StoredEvent[]> {
     this.assertOpen();
-    const limit = Math.floor(opts.limit);
     const to = this.writer.committed;
-    if (!(limit > 0) || opts.after >= to) return [];
-    const filter = opts.deviceId === undefined ? recordsFilter(this.prefix) : deviceFilter(this.prefix, opts.deviceId);
-    const out: StoredEvent[] = [];
-    await this.track('read', scan(this.js, this.jsm, this.stream, {
-      from: Math.floor(opts.after) + 1, to, filter, headersOnly: false, limit, ...this.limits,
-    }, (msg) => {
-      out.push(this.decode(msg));
-      return true;
-    }));
-    return out;
+    return this.view.track('read', () => this.view.read(opts, to));
   }
 
   async lastSequence(): Promise<number> {
     this.assertOpen();
     return this.writer.committed;
+  }
+
+  /** A binary search of point gets by sequence, judging the records' own enqueued times (StreamView.seekTime). */
+  async seekTime(timeMs: number): Promise<number> {
+    this.assertOpen();
+    const to = this.writer.committed;
+    return this.view.track('seek', () => this.view.seekTime(timeMs, to));
   }
 
   /**
@@ -165,13 +168,13 @@ export class JetStreamEventLog implements EventLog {
    */
   async trim(opts: TrimOptions): Promise<number> {
     this.assertOpen();
-    return this.track('trim', this.trimPrefix(opts));
+    return this.view.track('trim', () => this.trimPrefix(opts));
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.committer.idle();
-      await Promise.allSettled(this.inFlight);
+      await this.view.settled();
       await this.writer.tidy();
       this.publisher.stop();
       if (this.ownsConnection) await drain(this.nc);
@@ -185,45 +188,127 @@ export class JetStreamEventLog implements EventLog {
     if (state.messages === 0) return 0;
     let cut = state.first_seq;
     if (opts.maxRecords !== undefined) cut = Math.max(cut, keepCut(state, upTo, opts.maxRecords));
-    if (opts.olderThanMs !== undefined) cut = Math.max(cut, await this.firstNotBefore(opts.nowMs - opts.olderThanMs, upTo));
+    if (opts.olderThanMs !== undefined) cut = Math.max(cut, await this.view.firstNotBefore(opts.nowMs - opts.olderThanMs, upTo));
     cut = Math.min(cut, upTo + 1);
     if (cut <= state.first_seq) return 0;
     return (await this.jsm.streams.purge(this.stream, { seq: cut })).purged;
   }
 
-  /** The sequence of the first record (in sequence order) enqueued at or after cutoffMs; upTo + 1 if none is. */
-  private async firstNotBefore(cutoffMs: number, upTo: number): Promise<number> {
-    let found = upTo + 1;
-    await scan(this.js, this.jsm, this.stream, {
-      from: 1, to: upTo, filter: recordsFilter(this.prefix), headersOnly: true, limit: Number.MAX_SAFE_INTEGER,
-      ...this.limits,
-    }, (msg) => {
-      if (this.decode(msg).enqueuedTimeMs < cutoffMs) return true;
-      found = msg.seq;
-      return false;
-    });
-    return found;
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new EventLogClosed();
   }
+}
 
-  private decode(msg: JsMsg): StoredEvent {
-    return toStoredEvent(this.prefixTokens, msg.seq, msg.subject, msg.headers, msg.data,
-      () => Math.floor(msg.info.timestampNanos / 1e6));
-  }
+export interface JetStreamEventLogSetOptions {
+  /** `nats://[user:pass@]host:port`: the set opens its own connection and drains it on close. */
+  readonly natsUrl?: string;
+  /** Or a connection the caller owns (shared with the Bus, say); close leaves it open. Exactly one of the two. */
+  readonly connection?: NatsConnection;
+  /**
+   * This node's id (HubConfig.nodeId); its partition is partitionOf(nodeId). Keep it stable across restarts: a new id
+   * is a new partition and stream, and the old one lingers, listed, until deleted.
+   */
+  readonly nodeId: string;
+  /** Default 'CORRAL_EVENTS'. Partition p's stream is `<streamPrefix>_<p>`. */
+  readonly streamPrefix?: string;
+  /** Default 'corral.events'. Partition p's subjects are `<subjectPrefix>.<p>.<kind>.<device>.<module>`. */
+  readonly subjectPrefix?: string;
+  /** This node's stream's max_age, max_bytes and replicas (JetStreamEventLogOptions); other nodes' are theirs to set. */
+  readonly maxAgeMs?: number;
+  readonly maxBytes?: number;
+  readonly replicas?: number;
+  /** Default 5000. As JetStreamEventLogOptions; bounds the readers' requests too. */
+  readonly commitTimeoutMs?: number;
+  /** The connection's name as the server shows it, when the set opens its own. */
+  readonly connectionName?: string;
+}
 
-  /** Runs a read or trim so close() can wait for it, naming the stream in its failure. */
-  private async track<T>(what: string, work: Promise<T>): Promise<T> {
-    this.inFlight.add(work);
+/**
+ * The cluster's log on JetStream: one stream per node (its partition), all on one NATS connection. This node appends
+ * through a JetStreamEventLog on its own stream; other nodes' streams are read through JetStreamPartitionReaders, which
+ * never publish, create or change a stream. A partition's stream names it in its description, so partitions() maps
+ * streams back exactly.
+ */
+export class JetStreamEventLogSet implements EventLogSet {
+  private readonly readers = new Map<string, JetStreamPartitionReader>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly ownsConnection: boolean,
+    private readonly jsm: JetStreamManager,
+    private readonly naming: PartitionNaming,
+    private readonly timeoutMs: number,
+    readonly localPartition: string,
+    readonly local: JetStreamEventLog,
+  ) {}
+
+  /**
+   * Connects (unless given a connection) and opens this node's partition (JetStreamEventLog.open: creates or binds its
+   * stream). Throws RangeError for bad options, or an Error naming the server or the stream when either refuses.
+   */
+  static async open(opts: JetStreamEventLogSetOptions): Promise<JetStreamEventLogSet> {
+    if ((opts.natsUrl === undefined) === (opts.connection === undefined)) {
+      throw new RangeError('give exactly one of natsUrl and connection');
+    }
+    const partition = partitionOf(opts.nodeId);
+    const naming = { streamPrefix: opts.streamPrefix ?? DEFAULT_STREAM, subjectPrefix: opts.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX };
+    if (!STREAM_NAME.test(naming.streamPrefix)) {
+      throw new RangeError(`streamPrefix must be letters, digits, '_' and '-', got '${naming.streamPrefix}'`);
+    }
+    const nc = opts.connection ?? await connectTo(opts.natsUrl ?? '', opts.connectionName);
     try {
-      return await work;
+      const timeoutMs = opts.commitTimeoutMs ?? DEFAULT_COMMIT_TIMEOUT_MS;
+      const local = await JetStreamEventLog.open({
+        connection: nc, stream: streamOf(naming, partition), subjectPrefix: subjectPrefixOf(naming, partition),
+        description: partitionDescription(naming, partition), maxAgeMs: opts.maxAgeMs, maxBytes: opts.maxBytes,
+        replicas: opts.replicas, commitTimeoutMs: opts.commitTimeoutMs,
+      });
+      const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
+      return new JetStreamEventLogSet(nc, opts.connection === undefined, jsm, naming, timeoutMs, partition, local);
     } catch (err) {
-      throw new Error(`event log stream '${this.stream}': ${what} failed: ${messageOf(err)}`, { cause: err });
-    } finally {
-      this.inFlight.delete(work);
+      if (opts.connection === undefined) await nc.close().catch(() => undefined);
+      throw err;
     }
   }
 
-  private assertOpen(): void {
+  async partitions(): Promise<string[]> {
     if (this.closing !== undefined) throw new EventLogClosed();
+    let found: string[];
+    try {
+      found = await listPartitions(this.jsm, this.naming);
+    } catch (err) {
+      throw new Error(`cannot list the event log partitions (streams ${this.naming.streamPrefix}_*): ${messageOf(err)}`, { cause: err });
+    }
+    return [...new Set([...found, this.localPartition])].sort();
+  }
+
+  /**
+   * The local log for this node's partition, else a cached read-only reader. Throws UnknownPartition for a name no
+   * partition can have; a well-formed name without a stream rejects each call with it. Throws EventLogClosed after close.
+   */
+  reader(partition: string): EventLogReader {
+    if (this.closing !== undefined) throw new EventLogClosed();
+    if (partition === this.localPartition) return this.local;
+    let reader = this.readers.get(partition);
+    if (reader === undefined) {
+      if (!isPartitionName(partition)) throw new UnknownPartition(partition, "a partition name is letters, digits, '_' and '-'");
+      const js = this.nc.jetstream({ timeout: this.timeoutMs });
+      const view = new StreamView(js, this.jsm, streamOf(this.naming, partition), subjectPrefixOf(this.naming, partition),
+        scanLimits(this.nc, this.timeoutMs));
+      reader = new JetStreamPartitionReader(view, this.jsm, partition, partitionDescription(this.naming, partition));
+      this.readers.set(partition, reader);
+    }
+    return reader;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.readers.values()].map((r) => r.close()));
+      await this.local.close();
+      if (this.ownsConnection) await drain(this.nc);
+    })();
+    return this.closing;
   }
 }
 
@@ -242,10 +327,6 @@ async function drain(nc: NatsConnection): Promise<void> {
   await Promise.race([nc.drain().catch(() => undefined), limit]);
   clearTimeout(timer);
   if (!nc.isClosed()) await nc.close().catch(() => undefined);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 const STREAM_NAME = /^[A-Za-z0-9_-]+$/;

@@ -199,6 +199,27 @@ test('open deletes an incomplete commit a stopped writer left at the tail', { sk
   });
 });
 
+test('seekTime skips a deleted sequence and ignores a commit in flight at the tail', { skip }, async () => {
+  await withLog({}, async (log, opts) => {
+    assert.ok(admin !== undefined);
+    const t0 = Date.UTC(2026, 0, 1);
+    const seqs = await log.append(Array.from({ length: 10 }, (_, n) => eventRecord('d1', n, { enqueuedTimeMs: t0 + n * 10 })));
+    await (await admin.jetstreamManager()).streams.deleteMessage(opts.stream, seqs[4], false);
+    const firstAfter = async (t: number): Promise<number | undefined> =>
+      (await log.read({ after: await log.seekTime(t), limit: 1 }))[0]?.sequence;
+    assert.equal(await firstAfter(t0 + 35), seqs[5]);
+    assert.equal(await firstAfter(t0 + 40), seqs[5]);
+    assert.equal(await log.seekTime(t0 + 50), seqs[3], 'the last record before, not the deleted sequence');
+    assert.equal(await log.seekTime(t0 + 30), seqs[2]);
+    // A newer record stored by no commit of this writer is past the committed end, so not found.
+    const h = headers();
+    h.set('Corral-Time', String(t0 + 500));
+    h.set('Corral-Batch', `${seqs[9] + 1}-${seqs[9] + 2}/deadbeef`);
+    await admin.jetstream().publish(`${opts.subjectPrefix}.telemetry.d1._`, new Uint8Array(1), { headers: h });
+    assert.equal(await log.seekTime(t0 + 400), seqs[9]);
+  });
+});
+
 test('another writer on the stream makes commits fail, naming it, and its records are not deleted', { skip }, async () => {
   await withLog({}, async (log, opts) => {
     assert.ok(admin !== undefined);

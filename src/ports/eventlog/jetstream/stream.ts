@@ -4,7 +4,9 @@ import {
 } from 'nats';
 
 /** JetStream's err_code for "stream not found" (nats-server errors.json, JSStreamNotFoundErr). */
-const STREAM_NOT_FOUND = 10059;
+export const STREAM_NOT_FOUND = 10059;
+/** JetStream's err_code for "no message found" (JSNoMessageFoundErr): a get of a sequence that holds none. */
+export const NO_MESSAGE_FOUND = 10037;
 /** JetStream's err_code for "stream name already in use" (JSStreamNameExistErr): another opener created it first. */
 const STREAM_NAME_EXISTS = 10058;
 /** The server's default duplicate window (2 min); it may not exceed max_age. We send no Nats-Msg-Id (commit-protocol.ts). */
@@ -21,6 +23,8 @@ export interface StreamSettings {
   readonly maxAgeMs: number | undefined;
   readonly maxBytes: number | undefined;
   readonly replicas: number | undefined;
+  /** Set on the stream when given (a set's partitions are named there); an existing one is left when absent. */
+  readonly description?: string;
 }
 
 /**
@@ -35,12 +39,13 @@ export async function ensureStream(jsm: JetStreamManager, s: StreamSettings): Pr
     num_replicas: s.replicas ?? 1,
     duplicate_window: nanos(Math.min(DEFAULT_DUPLICATE_WINDOW_MS, s.maxAgeMs || DEFAULT_DUPLICATE_WINDOW_MS)),
   };
+  const described = s.description === undefined ? {} : { description: s.description };
   let info = await streamInfo(jsm, s.name);
   if (info === undefined) {
     try {
       return await jsm.streams.add({
         name: s.name, subjects: [s.subjects], storage: StorageType.File, retention: RetentionPolicy.Limits,
-        discard: DiscardPolicy.Old, ...limits,
+        discard: DiscardPolicy.Old, ...limits, ...described,
       });
     } catch (err) {
       if (apiErrorCode(err) !== STREAM_NAME_EXISTS) throw err;
@@ -56,10 +61,11 @@ export async function ensureStream(jsm: JetStreamManager, s: StreamSettings): Pr
   if (c.storage !== StorageType.File) {
     throw new Error(`stream '${s.name}' exists with ${c.storage} storage; the event log needs file storage`);
   }
-  const isSame = c.max_age === limits.max_age && c.max_bytes === limits.max_bytes && c.num_replicas === limits.num_replicas;
+  const isSame = c.max_age === limits.max_age && c.max_bytes === limits.max_bytes && c.num_replicas === limits.num_replicas
+    && (s.description === undefined || c.description === s.description);
   if (isSame) return info;
   const { name: _name, ...rest } = c;
-  const update: Partial<StreamConfig> = { ...rest, ...limits };
+  const update: Partial<StreamConfig> = { ...rest, ...limits, ...described };
   return jsm.streams.update(s.name, update);
 }
 
@@ -72,7 +78,8 @@ async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamIn
   }
 }
 
-function apiErrorCode(err: unknown): number | undefined {
+/** The JetStream err_code of a failed API request (nats-server errors.json), if it is one. */
+export function apiErrorCode(err: unknown): number | undefined {
   return err instanceof NatsError ? err.api_error?.err_code : undefined;
 }
 

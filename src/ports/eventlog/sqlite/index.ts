@@ -2,9 +2,10 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  EventLogClosed, InvalidEventRecord,
-  type EventLog, type EventRecord, type ReadOptions, type StoredEvent, type TrimOptions,
-  checkEventRecord,
+  EventLogClosed, UnknownPartition,
+  type EventLog, type EventLogReader, type EventLogSet, type EventRecord, type ReadOptions, type StoredEvent,
+  type TrimOptions,
+  checkEventRecord, seekBySequence,
 } from '../index.js';
 import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 
@@ -149,6 +150,19 @@ export class SqliteEventLog implements EventLog {
     return this.lastSeq;
   }
 
+  /**
+   * A binary search by sequence, reading enqueued_ms point-wise (O(log n) rowid seeks), rather than an index on time
+   * that every append would pay for. Synchronous reads between awaits that resolve at once: no commit or trim step
+   * interleaves.
+   */
+  async seekTime(timeMs: number): Promise<number> {
+    this.assertOpen();
+    return seekBySequence(timeMs, this.lastSeq, async (seq) => {
+      const row = this.stmts.firstFrom.get(seq) as [number, number] | undefined;
+      return row === undefined ? undefined : { sequence: row[0], enqueuedTimeMs: row[1] };
+    });
+  }
+
   async trim(opts: TrimOptions): Promise<number> {
     this.assertOpen();
     const done = this.trimPrefix(this.trimCut(opts));
@@ -253,6 +267,32 @@ export class SqliteEventLog implements EventLog {
   }
 }
 
+/** The embedded log as a set of one partition, '0': one node, which appends and reads it. */
+export class SqliteEventLogSet implements EventLogSet {
+  readonly localPartition = '0';
+
+  constructor(readonly local: SqliteEventLog) {}
+
+  /** Opens the log at `file` (SqliteEventLog.open) as the set's one partition. */
+  static open(file: string, opts: SqliteEventLogOptions = {}): SqliteEventLogSet {
+    return new SqliteEventLogSet(SqliteEventLog.open(file, opts));
+  }
+
+  async partitions(): Promise<string[]> {
+    return [this.localPartition];
+  }
+
+  /** The local log for '0'; throws UnknownPartition for any other name. */
+  reader(partition: string): EventLogReader {
+    if (partition !== this.localPartition) throw new UnknownPartition(partition, "the embedded event log has one partition, '0'");
+    return this.local;
+  }
+
+  close(): Promise<void> {
+    return this.local.close();
+  }
+}
+
 function prepareStatements(db: Db) {
   const select = `SELECT ${COLUMNS} FROM events`;
   return {
@@ -260,6 +300,7 @@ function prepareStatements(db: Db) {
     readDevice: db.prepare(`${select} WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?`).raw(),
     scanDevice: db.prepare(`${select} WHERE seq > ? AND seq <= ? AND device_id = ? ORDER BY seq LIMIT ?`).raw(),
     firstSeq: db.prepare('SELECT min(seq) FROM events').pluck(),
+    firstFrom: db.prepare('SELECT seq, enqueued_ms FROM events WHERE seq >= ? ORDER BY seq LIMIT 1').raw(),
     firstNotBefore: db.prepare('SELECT seq FROM events WHERE enqueued_ms >= ? ORDER BY seq LIMIT 1').pluck(),
     deleteUpTo: db.prepare('DELETE FROM events WHERE seq <= ?'),
   };

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { eventLogContract, eventRecord } from '../contract.js';
-import { EventLogWriteFailed } from '../index.js';
-import { SqliteEventLog, type SqliteEventLogOptions } from './index.js';
+import { EventLogClosed, EventLogWriteFailed, UnknownPartition } from '../index.js';
+import { SqliteEventLog, SqliteEventLogSet, type SqliteEventLogOptions } from './index.js';
 
 function tempLogFile(): { file: string; dispose(): Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'corral-eventlog-'));
@@ -149,4 +149,29 @@ test('reopening with the device index switched keeps every record and creates or
 test('open rejects out-of-range batch options', () => {
   assert.throws(() => SqliteEventLog.open(':memory:', { maxBatchRecords: 0 }), /maxBatchRecords/);
   assert.throws(() => SqliteEventLog.open(':memory:', { maxBatchDelayMs: -1 }), /maxBatchDelayMs/);
+});
+
+test('seekTime on a large log takes point reads only, whichever time it seeks', async () => {
+  await withLog({ deviceIndex: false }, async (log) => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const seqs = await log.append(Array.from({ length: 100_000 }, (_, n) => eventRecord(`d${n % 100}`, n, { enqueuedTimeMs: t0 + n })));
+    for (const n of [1, 777, 50_000, 99_999]) assert.equal(await log.seekTime(t0 + n), seqs[n - 1]);
+  });
+});
+
+test('the embedded set is one partition, \'0\', whose reader is the local log; another name throws UnknownPartition', async () => {
+  const { file, dispose } = tempLogFile();
+  try {
+    const set = SqliteEventLogSet.open(file, { deviceIndex: false });
+    assert.equal(set.localPartition, '0');
+    assert.deepEqual(await set.partitions(), ['0']);
+    assert.equal(set.reader('0'), set.local);
+    const [seq] = await set.local.append([eventRecord('d1', 1)]);
+    assert.deepEqual((await set.reader('0').read({ after: 0, limit: 10 })).map((e) => e.sequence), [seq]);
+    assert.throws(() => set.reader('1'), (err: unknown) => err instanceof UnknownPartition && /'1'.*one partition, '0'/.test(err.message));
+    await set.close();
+    await assert.rejects(set.local.lastSequence(), EventLogClosed);
+  } finally {
+    await dispose();
+  }
 });

@@ -9,10 +9,12 @@ import { IDENTITY_COLUMNS, REPLACE_COLUMNS, identityFromRow, identityValues, imp
 import { PostgresC2d } from './c2d.js';
 import { PostgresCaCertificates } from './ca-certificates.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
-import { PostgresQueryStore, postgresDeviceCondition } from './query.js';
+import { PostgresQueryStore, postgresDeviceCondition, postgresQueryDialect } from './query.js';
 import { inTransaction } from './tx.js';
 import { PostgresJobs } from './jobs.js';
 import type { JobStore } from '../jobs.js';
+import type { PipelineStore } from '../pipeline.js';
+import { PostgresPipeline } from './pipeline.js';
 
 type Db = pg.Pool | pg.PoolClient;
 type Row = Record<string, unknown>;
@@ -59,10 +61,13 @@ export class PostgresStore implements Store {
   readonly jobs: JobStore;
   readonly mqttSessions: MqttSessionStore;
   readonly query: PostgresQueryStore;
+  readonly pipeline: PipelineStore;
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {
     this.jobs = new PostgresJobs(pool, postgresDeviceCondition);
+    // Not bytewise-jsonb: always correct, as postgresDeviceCondition assumes.
+    this.pipeline = new PostgresPipeline(pool, postgresQueryDialect({ jsonbStringsBytewise: false }));
     this.identities = new PostgresIdentities(pool);
     this.policies = new PostgresPolicies(pool);
     this.c2d = new PostgresC2d(pool);

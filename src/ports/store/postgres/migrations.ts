@@ -190,5 +190,68 @@ ${identityColumnsDdl(false)}        PRIMARY KEY (import_id, seq)
         PRIMARY KEY (document, path)
       );
     `,
+  },  {
+    // The telemetry pipeline (Corral): settings as named JSON documents with a version counter nodes poll, EventLog
+    // checkpoints, leases sharing work between nodes, each identity's last-known values and health, and alerts; the
+    // partial unique index lets only one alert per rule and identity be open, across nodes. Times are epoch ms.
+    // device_state.values_doc {field: value} and meta_doc {field: {$lastUpdated}} are read by fleet-query SQL.
+    version: 6,
+    sql: `
+      CREATE TABLE pipeline_settings (
+        kind text NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        doc jsonb NOT NULL,
+        created_ms bigint NOT NULL,
+        updated_ms bigint NOT NULL,
+        rev integer NOT NULL,
+        PRIMARY KEY (kind, name)
+      );
+      CREATE TABLE pipeline_settings_version (
+        id integer PRIMARY KEY CHECK (id = 1),
+        version bigint NOT NULL
+      );
+      INSERT INTO pipeline_settings_version (id, version) VALUES (1, 0);
+      CREATE TABLE pipeline_checkpoints (
+        consumer text COLLATE "C" NOT NULL,
+        partition text COLLATE "C" NOT NULL,
+        sequence bigint NOT NULL,
+        updated_ms bigint NOT NULL,
+        PRIMARY KEY (consumer, partition)
+      );
+      CREATE TABLE pipeline_leases (
+        name text COLLATE "C" PRIMARY KEY,
+        owner text NOT NULL,
+        until_ms bigint NOT NULL
+      );
+      CREATE TABLE device_state (
+        device_id text COLLATE "C" NOT NULL,
+        module_id text COLLATE "C" NOT NULL DEFAULT '',
+        values_doc jsonb NOT NULL DEFAULT '{}',
+        meta_doc jsonb NOT NULL DEFAULT '{}',
+        last_seen_ms bigint NOT NULL DEFAULT 0,
+        health text,
+        health_changed_ms bigint,
+        PRIMARY KEY (device_id, module_id)
+      );
+      CREATE INDEX device_state_health ON device_state (health) WHERE health IS NOT NULL AND module_id = '';
+      CREATE TABLE alerts (
+        id text COLLATE "C" PRIMARY KEY,
+        rule_name text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        module_id text COLLATE "C" NOT NULL DEFAULT '',
+        severity text NOT NULL,
+        status text NOT NULL,
+        details jsonb NOT NULL,
+        raised_ms bigint NOT NULL,
+        acknowledged_ms bigint,
+        acknowledged_by text,
+        cleared_ms bigint,
+        updated_ms bigint NOT NULL,
+        rev integer NOT NULL
+      );
+      CREATE UNIQUE INDEX alerts_open ON alerts (rule_name, device_id, module_id) WHERE status IN ('raised', 'acknowledged');
+      CREATE INDEX alerts_raised ON alerts (raised_ms DESC, id DESC);
+      CREATE INDEX alerts_device ON alerts (device_id, raised_ms DESC, id DESC);
+    `,
   },
 ];

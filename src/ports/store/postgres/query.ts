@@ -1,5 +1,7 @@
 import type pg from 'pg';
-import type { QueryDocument, QueryExpr, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QueryStore, ScalarValue } from '../query.js';
+import type {
+  QueryDocument, QueryExpr, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QueryStore, ScalarValue, TwinDocument,
+} from '../query.js';
 import { appendDeviceCondition, compileQuery } from '../sql/query-compile.js';
 import {
   FALSE, JSON_TYPES, SQL_OPS, TYPE_RANKS, declaredIndexPath, queryIndexName, sqlString,
@@ -152,7 +154,7 @@ export class PostgresQueryStore implements QueryStore {
 
   async listIndexes(): Promise<QueryIndexRecord[]> {
     const { rows } = await this.pool.query<Row>('SELECT document, path, created_time FROM query_indexes ORDER BY created_time, document, path');
-    return rows.map((r) => ({ document: r.document as QueryDocument, path: r.path as string[], createdTime: r.created_time as string }));
+    return rows.map((r) => ({ document: r.document as TwinDocument, path: r.path as string[], createdTime: r.created_time as string }));
   }
 
   async addIndex(document: QueryDocument, path: readonly string[], createdTime: string): Promise<boolean> {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { dropSchemas, requirePostgres, skipReason } from '../../../../test/support/services.js';
 import { identityRecord } from '../contract.js';
-import { and, arith, call, cmp, col, eq, idsOf, isIn, nin, not, rows, tag } from '../contract-query-data.js';
+import { and, arith, call, cmp, col, doc, eq, idsOf, isIn, nin, not, rows, tag } from '../contract-query-data.js';
 import { aggregate, ordered } from '../contract-query-pages.js';
 import type { JsonObject, Store } from '../index.js';
 import { PostgresStore } from '../postgres/index.js';
@@ -51,6 +51,9 @@ const PG_PARTS = (p: string): string => `CASE jsonb_typeof(tags -> '${p}') WHEN 
   + `WHEN 'object' THEN (tags -> '${p}')::text ELSE '' END) COLLATE "C"`;
 const aliased = (parts: string, prefix: string): string => parts.split(/, (?=CASE|\(CASE)/).map((p, i) => `${p} AS ${prefix}${i}`).join(', ');
 const KEYED = 'ORDER BY device_id, module_id';
+const TELEMETRY_JOIN = 'LEFT JOIN (SELECT device_id AS telemetry_device_id, module_id AS telemetry_module_id, values_doc AS telemetry_values, '
+  + 'meta_doc AS telemetry_meta FROM device_state) AS t ON telemetry_device_id = identities.device_id AND telemetry_module_id = identities.module_id';
+const TELEMETRY_OF_ROW = '(SELECT values_doc FROM device_state WHERE device_state.device_id = identities.device_id AND device_state.module_id = identities.module_id)';
 
 const CASES: readonly Case[] = [
   {
@@ -129,6 +132,24 @@ const CASES: readonly Case[] = [
       + `GROUP BY (tags -> 'site') ORDER BY g0, g1, g2 LIMIT $4`,
     result: ['{"site":"nice","n":1}', '{"site":"paris","n":2}'],
   },
+  {
+    name: 'telemetry: device_state joined through a derived table that renames its columns, so identity columns stay unqualified',
+    plan: rows(cmp(doc('telemetry', 't'), '>', 1)),
+    sqlite: `SELECT <cols> FROM identities ${TELEMETRY_JOIN} WHERE module_id = '' AND json_extract(telemetry_values, '$."t"') > ? `
+      + `AND json_type(telemetry_values, '$."t"') IN ('integer', 'real') ${KEYED} LIMIT ?`,
+    postgres: `SELECT <cols> FROM identities ${TELEMETRY_JOIN} WHERE module_id = '' AND (telemetry_values -> 't') > $1::jsonb `
+      + `AND jsonb_typeof(telemetry_values -> 't') = 'number' ${KEYED} LIMIT $2`,
+    result: ['a1'],
+  },
+  {
+    name: 'telemetry projected: the joined documents are read beside the identity columns',
+    plan: { collection: 'devices', select: { kind: 'paths', items: [{ kind: 'path', path: ['telemetry', 't'], alias: 't' }] }, where: eq(tag('site'), 'paris') },
+    sqlite: `SELECT <cols>, telemetry_values, telemetry_meta FROM identities ${TELEMETRY_JOIN} WHERE module_id = '' `
+      + `AND json_extract(tags, '$."site"') = ? AND json_type(tags, '$."site"') = 'text' ${KEYED} LIMIT ?`,
+    postgres: `SELECT <cols>, telemetry_values, telemetry_meta FROM identities ${TELEMETRY_JOIN} WHERE module_id = '' `
+      + `AND (tags -> 'site') = $1::jsonb ${KEYED} LIMIT $2`,
+    result: ['a1', 'a3'],
+  },
 ];
 
 function sqlOf(c: Case, dialect: typeof PG): string {
@@ -142,6 +163,8 @@ async function seeded(store: Store): Promise<Store> {
   await store.migrate();
   for (const [id, tags, status] of REGISTRY) assert.ok(await store.identities.insert(identityRecord(id, '', { ...(status && { status }), twin: { tags } })));
   assert.ok(await store.identities.insert(identityRecord('a1', 'm', { twin: { tags: { site: 'paris', n: 1 } } })));
+  const seen = (deviceId: string, moduleId: string, t: string | number) => ({ deviceId, moduleId, lastSeenMs: 1, values: { t: { value: t, timeMs: 1 } } });
+  await store.pipeline.mergeDeviceState([seen('a1', '', 3), seen('a2', '', 'x'), seen('a1', 'm', 9)]);
   return store;
 }
 
@@ -182,6 +205,16 @@ test('compileDeviceCondition gives a fragment whose values share the caller stat
     const { text, values } = params.finish(`SELECT ${jobId}, device_id FROM identities WHERE ${where} LIMIT ${params.add(5)}`);
     assert.equal(text, expected);
     assert.deepEqual(values, ['job-1', site, 5]);
+  }
+});
+
+test('a devices condition fragment reads telemetry through a subquery on the identities row', () => {
+  const cases = [
+    [SQLITE_QUERY_DIALECT, `module_id = '' AND json_extract(${TELEMETRY_OF_ROW}, '$."t"') = ? AND json_type(${TELEMETRY_OF_ROW}, '$."t"') IN ('integer', 'real')`],
+    [PG, `module_id = '' AND (${TELEMETRY_OF_ROW} -> 't') = $1::jsonb`],
+  ] as const;
+  for (const [dialect, expected] of cases) {
+    assert.equal(appendDeviceCondition(dialect, eq(doc('telemetry', 't'), 3), []), expected);
   }
 });
 

@@ -1,12 +1,12 @@
 import type { JsonObject } from '../index.js';
 import {
-  QueryCursorInvalid,
+  QueryCursorInvalid, fieldsOf,
   type FieldRef, type QueryCursor, type QueryExpr, type QueryPage, type QueryPageOptions, type QueryPlan, type SelectItem,
 } from '../query.js';
 import { QueryParams, TRUE, sqlAnd, type QueryDialect } from './query-dialect.js';
 import { condition } from './query-expr.js';
 import { afterCursor, checkCursor, readPart, sortKey, type OrderedPart, type SortKey } from './query-order.js';
-import { QUERY_SOURCES, type QuerySource } from './query-sources.js';
+import { QUERY_SOURCES, withTelemetry, type QuerySource } from './query-sources.js';
 import { fieldVal, type QueryContext } from './query-values.js';
 
 /**
@@ -36,8 +36,8 @@ export { QueryParams };
 export function compileQuery(dialect: QueryDialect, plan: QueryPlan, page: QueryPageOptions): CompiledQuery {
   if (!Number.isInteger(page.limit) || page.limit < 1) throw new RangeError(`page limit ${page.limit} is not a positive integer`);
   if (plan.top !== undefined && (!Number.isInteger(plan.top) || plan.top < 0)) throw new RangeError(`TOP ${plan.top} is not a whole number`);
-  const ctx: QueryContext = { dialect, params: new QueryParams(dialect.placeholders), collection: plan.collection };
-  const source = QUERY_SOURCES[plan.collection];
+  const ctx: QueryContext = { dialect, params: new QueryParams(dialect.placeholders), collection: plan.collection, telemetry: 'joined' };
+  const source = sourceOf(plan);
   const limit = Math.min(page.limit, plan.top ?? page.limit);
   const more = (rows: readonly Row[]): boolean => rows.length === page.limit && (plan.top === undefined || plan.top > page.limit);
   if (plan.select.kind === 'aggregate') return compileAggregate(ctx, source, plan, page.after, { limit, more });
@@ -50,10 +50,12 @@ export function compileQuery(dialect: QueryDialect, plan: QueryPlan, page: Query
  * for the device rows (module_id = '') that `run` would return for the plan `{collection: 'devices', where}`. Job
  * expansion writes `INSERT INTO job_devices (…) SELECT … FROM identities WHERE <fragment>`. Values are bound through
  * `params`: bind the statement's own values with `params.add` too, then run what `params.finish(sql)` gives (`?` and
- * a value array for better-sqlite3, `$n` for pg). Throws Error for a condition on job columns.
+ * a value array for better-sqlite3, `$n` for pg). `telemetry.*` reads device_state through a subquery on
+ * `identities.device_id`, so the statement names the table `identities` (no alias). Throws Error for a condition on
+ * job columns.
  */
 export function compileDeviceCondition(dialect: QueryDialect, where: QueryExpr | undefined, params: QueryParams): string {
-  const ctx: QueryContext = { dialect, params, collection: 'devices' };
+  const ctx: QueryContext = { dialect, params, collection: 'devices', telemetry: 'subquery' };
   return sqlAnd([QUERY_SOURCES.devices.filter, where === undefined ? TRUE : condition(ctx, where)]);
 }
 
@@ -67,6 +69,31 @@ export function appendDeviceCondition(dialect: QueryDialect, where: QueryExpr, v
   const { text, values: bound } = params.finish(compileDeviceCondition(dialect, where, params));
   values.push(...bound);
   return text;
+}
+
+function isTelemetry(field: FieldRef): boolean {
+  return field.kind === 'document' && (field.document === 'telemetry' || field.document === 'telemetryMeta');
+}
+
+/** Whether a `paths` select projects a path under `telemetry` (core projects it from the page's telemetry). */
+function projectsTelemetry(plan: QueryPlan): boolean {
+  return plan.select.kind === 'paths' && plan.select.items.some((item) => item.kind === 'path' && item.path[0] === 'telemetry');
+}
+
+/** Every field the plan reads: its condition's, group keys, order keys and aggregated fields. */
+function planFields(plan: QueryPlan): FieldRef[] {
+  const items = plan.select.kind === 'all' ? [] : plan.select.items;
+  return [
+    ...(plan.where ? fieldsOf(plan.where) : []), ...(plan.groupBy ?? []), ...(plan.orderBy ?? []).map((k) => k.field),
+    ...items.flatMap((item) => (item.kind === 'path' || item.field === undefined ? [] : [item.field])),
+  ];
+}
+
+/** The collection's rows, with device_state joined only when the plan reads telemetry (Corral's extension). */
+function sourceOf(plan: QueryPlan): QuerySource {
+  const projected = projectsTelemetry(plan);
+  if (plan.collection === 'jobs' || !(projected || planFields(plan).some(isTelemetry))) return QUERY_SOURCES[plan.collection];
+  return withTelemetry(plan.collection, projected);
 }
 
 interface PageRule {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ArithmeticOp, CompareOp, QueryDocument, ScalarValue } from '../query.js';
+import type { ArithmeticOp, CompareOp, QueryDocument, ScalarValue, TwinDocument } from '../query.js';
 
 /**
  * What differs between the engines when a QueryPlan becomes SQL. The visitor (query-expr.ts, query-compile.ts) is
@@ -22,8 +22,8 @@ export interface DocPath {
 /** Sort order of the JSON types (0 is undefined): Cosmos DB's, null < boolean < number < string < array < object. */
 export const TYPE_RANKS: Readonly<Record<JsonType, number>> = { null: 1, boolean: 2, number: 3, string: 4, array: 5, object: 6 };
 
-/** The identities column holding each document. */
-export const DOCUMENT_COLUMNS: Readonly<Record<QueryDocument, string>> = {
+/** The identities column holding each twin document. */
+export const DOCUMENT_COLUMNS: Readonly<Record<TwinDocument, string>> = {
   tags: 'tags', desired: 'desired', reported: 'reported', desiredMeta: 'desired_meta', reportedMeta: 'reported_meta',
 };
 
@@ -127,9 +127,16 @@ export function checkSegment(segment: string): string {
   return segment;
 }
 
-/** The document path a declared index covers; throws for an unknown document or the whole document. */
+export function isTwinDocument(document: QueryDocument): document is TwinDocument {
+  return Object.hasOwn(DOCUMENT_COLUMNS, document);
+}
+
+/**
+ * The document path a declared index covers; throws for a document that is not the twin's (telemetry lives in
+ * another table, which declared indexes do not cover) and for the whole document.
+ */
 export function declaredIndexPath(document: QueryDocument, path: readonly string[]): DocPath {
-  if (!Object.hasOwn(DOCUMENT_COLUMNS, document)) throw new Error(`'${document}' is not a twin document`);
+  if (!isTwinDocument(document)) throw new Error(`'${document}' is not a twin document; only paths in a twin can be indexed`);
   if (path.length === 0) throw new Error(`an index needs a path inside ${document}, not the whole document`);
   return { column: DOCUMENT_COLUMNS[document], path: path.map(checkSegment) };
 }

@@ -30,6 +30,23 @@ export interface QueryContext {
   readonly dialect: QueryDialect;
   readonly params: QueryParams;
   readonly collection: QueryCollection;
+  /**
+   * How `telemetry.*` reads device_state: from the row the statement joins (TELEMETRY_JOIN), or, in a fragment
+   * over `identities` alone (compileDeviceCondition), through a subquery on the identities row's key.
+   */
+  readonly telemetry: 'joined' | 'subquery';
+}
+
+/** device_state's column for each telemetry document. */
+const TELEMETRY_COLUMNS = { telemetry: 'values_doc', telemetryMeta: 'meta_doc' } as const;
+
+/** The columns a joined device_state row's documents have in a statement (query-sources.ts joins them). */
+export const TELEMETRY_JOINED_COLUMNS = { telemetry: 'telemetry_values', telemetryMeta: 'telemetry_meta' } as const;
+
+function telemetryColumn(ctx: QueryContext, document: 'telemetry' | 'telemetryMeta'): string {
+  if (ctx.telemetry === 'joined') return TELEMETRY_JOINED_COLUMNS[document];
+  return `(SELECT ${TELEMETRY_COLUMNS[document]} FROM device_state WHERE device_state.device_id = identities.device_id `
+    + 'AND device_state.module_id = identities.module_id)';
 }
 
 const UNDEFINED_VAL: Val = { types: [], is: () => FALSE, sql: () => 'NULL' };
@@ -69,9 +86,12 @@ const JOB_COLUMN_NAMES: Readonly<Record<keyof typeof JOB_QUERY_COLUMNS, string>>
 export function fieldVal(ctx: QueryContext, field: FieldRef): Val {
   const isJobs = ctx.collection === 'jobs';
   switch (field.kind) {
-    case 'document':
+    case 'document': {
       if (isJobs) throw new Error(`devices.jobs rows have no ${field.document} document`);
-      return docVal(ctx.dialect, { column: DOCUMENT_COLUMNS[field.document], path: field.path.map(checkSegment) });
+      const { document } = field;
+      const column = document === 'telemetry' || document === 'telemetryMeta' ? telemetryColumn(ctx, document) : DOCUMENT_COLUMNS[document];
+      return docVal(ctx.dialect, { column, path: field.path.map(checkSegment) });
+    }
     case 'column': {
       if (isJobs) throw new Error(`devices.jobs rows have no twin column ${field.column}`);
       const { type, nullable } = IDENTITY_QUERY_COLUMNS[field.column];

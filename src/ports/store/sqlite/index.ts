@@ -11,8 +11,10 @@ import { SqliteC2d } from './c2d.js';
 import { SqliteCaCertificates } from './ca-certificates.js';
 import { SqliteJobs } from './jobs.js';
 import type { JobStore } from '../jobs.js';
+import type { PipelineStore } from '../pipeline.js';
+import { SqlitePipeline } from './pipeline.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { SqliteQueryStore, sqliteDeviceCondition } from './query.js';
+import { SQLITE_QUERY_DIALECT, SqliteQueryStore, sqliteDeviceCondition } from './query.js';
 
 type Db = Database.Database;
 type Row = Record<string, unknown>;
@@ -32,9 +34,11 @@ export class SqliteStore implements Store {
   readonly mqttSessions: MqttSessionStore;
   readonly jobs: JobStore;
   readonly query: SqliteQueryStore;
+  readonly pipeline: PipelineStore;
 
   private constructor(private readonly db: Db) {
     this.jobs = new SqliteJobs(db, sqliteDeviceCondition);
+    this.pipeline = new SqlitePipeline(db, SQLITE_QUERY_DIALECT);
     this.identities = new SqliteIdentities(db);
     this.policies = new SqlitePolicies(db);
     this.c2d = new SqliteC2d(db);

@@ -184,5 +184,68 @@ ${IDENTITY_COLUMNS_DDL}        PRIMARY KEY (import_id, seq)
         PRIMARY KEY (document, path)
       );
     `,
+  },  {
+    // The telemetry pipeline (Corral): settings as named JSON documents with a version counter nodes poll, EventLog
+    // checkpoints, leases sharing work between nodes, each identity's last-known values and health, and alerts; the
+    // partial unique index lets only one alert per rule and identity be open, across nodes. Times are epoch ms.
+    // device_state.values_doc {field: value} and meta_doc {field: {$lastUpdated}} are read by fleet-query SQL.
+    version: 7,
+    sql: `
+      CREATE TABLE pipeline_settings (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        rev INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+      );
+      CREATE TABLE pipeline_settings_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+      );
+      INSERT INTO pipeline_settings_version (id, version) VALUES (1, 0);
+      CREATE TABLE pipeline_checkpoints (
+        consumer TEXT NOT NULL,
+        partition TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (consumer, partition)
+      );
+      CREATE TABLE pipeline_leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+      );
+      CREATE TABLE device_state (
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL DEFAULT '',
+        values_doc TEXT NOT NULL DEFAULT '{}',
+        meta_doc TEXT NOT NULL DEFAULT '{}',
+        last_seen_ms INTEGER NOT NULL DEFAULT 0,
+        health TEXT,
+        health_changed_ms INTEGER,
+        PRIMARY KEY (device_id, module_id)
+      );
+      CREATE INDEX device_state_health ON device_state (health) WHERE health IS NOT NULL AND module_id = '';
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_name TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        module_id TEXT NOT NULL DEFAULT '',
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        details TEXT NOT NULL,
+        raised_ms INTEGER NOT NULL,
+        acknowledged_ms INTEGER,
+        acknowledged_by TEXT,
+        cleared_ms INTEGER,
+        updated_ms INTEGER NOT NULL,
+        rev INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX alerts_open ON alerts (rule_name, device_id, module_id) WHERE status IN ('raised', 'acknowledged');
+      CREATE INDEX alerts_raised ON alerts (raised_ms DESC, id DESC);
+      CREATE INDEX alerts_device ON alerts (device_id, raised_ms DESC, id DESC);
+    `,
   },
 ];

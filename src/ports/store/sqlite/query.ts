@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { QueryDocument, QueryExpr, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QueryStore, ScalarValue } from '../query.js';
+import type {
+  QueryDocument, QueryExpr, QueryIndexRecord, QueryPage, QueryPageOptions, QueryPlan, QueryStore, ScalarValue, TwinDocument,
+} from '../query.js';
 import { appendDeviceCondition, compileQuery } from '../sql/query-compile.js';
 import {
   JSON_TYPES, SQL_OPS, TYPE_RANKS, declaredIndexPath, queryIndexName, sqlString,
@@ -112,7 +114,7 @@ export class SqliteQueryStore implements QueryStore {
 
   async listIndexes(): Promise<QueryIndexRecord[]> {
     const rows = this.db.prepare('SELECT document, path, created_time FROM query_indexes ORDER BY created_time, document, path').all() as Row[];
-    return rows.map((r) => ({ document: r.document as QueryDocument, path: JSON.parse(r.path as string) as string[], createdTime: r.created_time as string }));
+    return rows.map((r) => ({ document: r.document as TwinDocument, path: JSON.parse(r.path as string) as string[], createdTime: r.created_time as string }));
   }
 
   async addIndex(document: QueryDocument, path: readonly string[], createdTime: string): Promise<boolean> {

@@ -1,0 +1,138 @@
+/**
+ * An EventLog record as the pipeline sees it: its properties split into system and application properties, its body
+ * decoded once (JSON when it parses as JSON, else text, else base64), and its JSON rendering, which every endpoint,
+ * consumer group and `corral events tail` carries (docs/pipeline.md).
+ */
+
+import type { StoredEvent } from '../../ports/eventlog/index.js';
+import type { JsonObject, JsonValue } from '../../ports/store/index.js';
+
+/** Stored properties with this prefix are system properties written by the device (`$.content-type`). */
+const SYSTEM_PREFIX = '$.';
+/** Annotations the hub adds (`iothub-connection-device-id`, `iothub-enqueuedtime`, `iothub-message-source`, …). */
+const ANNOTATION_PREFIX = 'iothub-';
+
+/** IoT Hub's routing-query names for the system properties (`$contentType`, `$connectionDeviceId`, …). */
+const ROUTING_NAMES: Readonly<Record<string, string>> = {
+  'message-id': 'messageId', 'correlation-id': 'correlationId', 'user-id': 'userId', to: 'to',
+  'content-type': 'contentType', 'content-encoding': 'contentEncoding', 'absolute-expiry-time': 'absoluteExpiryTime',
+  'interface-id': 'iothub-interface-id', 'component-name': 'dt-subject', 'output-name': 'outputName',
+  'iothub-connection-device-id': 'connectionDeviceId', 'iothub-connection-module-id': 'connectionModuleId',
+  'iothub-connection-auth-method': 'connectionAuthMethod', 'iothub-connection-auth-generation-id': 'connectionDeviceGenerationId',
+  'iothub-enqueuedtime': 'enqueuedTime',
+};
+
+export type BodyEncoding = 'json' | 'utf-8' | 'base64';
+
+export interface DecodedBody {
+  readonly encoding: BodyEncoding;
+  /** The parsed JSON, the text, or the base64 text. */
+  readonly value: JsonValue;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * JSON when the content type is absent or JSON and the bytes parse (Corral reads `$body` without the content type
+ * IoT Hub insists on, since the SDKs send none by default); UTF-8 text when they decode; else base64.
+ */
+export function decodeBody(body: Uint8Array, contentType: string | undefined): DecodedBody {
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+  } catch {
+    return { encoding: 'base64', value: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') };
+  }
+  const jsonish = contentType === undefined || contentType === '' || /json/i.test(contentType);
+  if (jsonish && text.length > 0) {
+    try {
+      return { encoding: 'json', value: JSON.parse(text) as JsonValue };
+    } catch { /* not JSON: text */ }
+  }
+  return { encoding: 'utf-8', value: text };
+}
+
+/** A record read from a partition, with what every consumer needs decoded once. */
+export class PipelineMessage {
+  private decoded: DecodedBody | undefined;
+  private systemBag: Record<string, string> | undefined;
+  private appBag: Record<string, string> | undefined;
+
+  constructor(readonly partition: string, readonly event: StoredEvent) {}
+
+  get source(): string {
+    return this.event.kind;
+  }
+
+  get key(): { deviceId: string; moduleId: string } {
+    return { deviceId: this.event.deviceId, moduleId: this.event.moduleId };
+  }
+
+  get body(): DecodedBody {
+    return (this.decoded ??= decodeBody(this.event.body, this.event.properties['$.content-type']));
+  }
+
+  /** The parsed JSON body, or undefined when the body is not JSON. */
+  get json(): JsonValue | undefined {
+    return this.body.encoding === 'json' ? this.body.value : undefined;
+  }
+
+  /** System properties and annotations by their wire names (`content-type`, `iothub-connection-device-id`). */
+  get systemProperties(): Readonly<Record<string, string>> {
+    this.split();
+    return this.systemBag as Record<string, string>;
+  }
+
+  /** Application properties. */
+  get appProperties(): Readonly<Record<string, string>> {
+    this.split();
+    return this.appBag as Record<string, string>;
+  }
+
+  /** System properties by IoT Hub's routing-query names too (`contentType`, `connectionDeviceId`, …). */
+  routingSystemProperties(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.systemProperties)) {
+      out[k] = v;
+      const alias = ROUTING_NAMES[k];
+      if (alias) out[alias] = v;
+    }
+    out.connectionDeviceId ??= this.event.deviceId;
+    if (this.event.moduleId) out.connectionModuleId ??= this.event.moduleId;
+    out.enqueuedTime ??= new Date(this.event.enqueuedTimeMs).toISOString();
+    return out;
+  }
+
+  /** The record as one JSON document (docs/pipeline.md), with the route's enrichments when it has some. */
+  toJson(extra?: { readonly route?: string; readonly enrichments?: Readonly<Record<string, string>> }): JsonObject {
+    const e = this.event;
+    const doc: JsonObject = {
+      partition: this.partition,
+      sequenceNumber: e.sequence,
+      enqueuedTime: new Date(e.enqueuedTimeMs).toISOString(),
+      source: e.kind,
+      deviceId: e.deviceId,
+    };
+    if (e.moduleId) doc.moduleId = e.moduleId;
+    if (extra?.route) doc.route = extra.route;
+    doc.systemProperties = { ...this.systemProperties };
+    doc.properties = { ...this.appProperties };
+    if (extra?.enrichments && Object.keys(extra.enrichments).length > 0) doc.enrichments = { ...extra.enrichments };
+    doc.bodyEncoding = this.body.encoding;
+    doc.body = this.body.value;
+    return doc;
+  }
+
+  private split(): void {
+    if (this.systemBag) return;
+    const system: Record<string, string> = {};
+    const app: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.event.properties)) {
+      if (k.startsWith(SYSTEM_PREFIX)) system[k.slice(SYSTEM_PREFIX.length)] = v;
+      else if (k.startsWith(ANNOTATION_PREFIX)) system[k] = v;
+      else app[k] = v;
+    }
+    this.systemBag = system;
+    this.appBag = app;
+  }
+}
