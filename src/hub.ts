@@ -37,13 +37,14 @@ import { JetStreamEventLogSet } from './ports/eventlog/jetstream/index.js';
 import { checkEndpointSpec, openEndpoint } from './ports/endpoints/index.js';
 import { SystemEvents } from './core/events/index.js';
 import {
-  AppendSignal, ConsumerGroups, DeviceStateConsumer, endpointRemovalCheck, endpointValidator, Endpoints, enrichmentValidator,
+  Alerts, AppendSignal, ConsumerGroups, healthProfileValidator, RulesEngine, ruleValidator, Wellness, DeviceStateConsumer, endpointRemovalCheck, endpointValidator, Endpoints, enrichmentValidator,
   Pipeline, pipelineMetrics, PipelineSettings, Routing, routeValidator, signalAppends,
 } from './core/pipeline/index.js';
 import { registerRoutingRoutes } from './edges/rest/pipeline.js';
 import { registerEventRoutes } from './edges/rest/events.js';
 import { registerDeviceStateRoutes } from './edges/rest/device-state.js';
 import { registerMetricsRoute } from './edges/rest/metrics.js';
+import { registerAlertRoutes } from './edges/rest/alerts.js';
 import { ensureDevCa, loadTlsFiles } from './edges/tls/dev-ca.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { systemClock, type Clock } from './ports/clock/index.js';
@@ -168,10 +169,26 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     settings.register('enrichment', enrichmentValidator);
     const endpoints = new Endpoints({ clock, deadLetters: eventLog, open: openEndpoint, checkSpec: checkEndpointSpec });
     closers.unshift(() => endpoints.close());
-    const stateConsumer = new DeviceStateConsumer({ store: store.pipeline });
+    settings.register('rule', ruleValidator);
+    settings.register('healthProfile', healthProfileValidator);
+    const alerts = new Alerts({ store: store.pipeline, clock, events });
+    const wellness = new Wellness({
+      store: store.pipeline, alerts, settings, clock, onError: (err, profile) => logger.warn({ err, profile }, 'health profile skipped'),
+    });
+    const rules = new RulesEngine({
+      settings, alerts, store, clock, onError: (err, ctx) => logger.warn({ err, ...ctx }, 'rule skipped a record'),
+    });
+    const stateConsumer = new DeviceStateConsumer({ store: store.pipeline, onSeen: (keys, nowMs) => wellness.seen(keys, nowMs) });
     const pipeline: Pipeline = new Pipeline({
       store, log: logs, clock, settings, endpoints, signal: appended, hubName: config.hostName,
-      consumers: [stateConsumer], sweepers: [],
+      consumers: [stateConsumer, rules],
+      sweepers: [
+        // Windows live in the memory of the node reading their partition; absence rules and wellness are fleet-wide.
+        { name: 'windows', intervalMs: 1000, perNode: true, run: (now) => rules.sweepWindows(now) },
+        { name: 'rules', intervalMs: 5000, run: (now) => rules.sweepFleet(now) },
+        { name: 'wellness', intervalMs: 5000, run: async (now) => { await wellness.sweep(now); } },
+      ],
+      onPartitionStopped: (p) => rules.forgetPartition(p),
       onError: (err, what) => logger.warn({ err, what }, 'pipeline step failed; it is retried'),
     });
     const routing = new Routing({ settings, pipeline, store, hubName: config.hostName });
@@ -194,6 +211,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     registerRoutingRoutes(rest, { settings, routing, pipeline });
     registerEventRoutes(rest, { groups, settings, signal: appended });
     registerDeviceStateRoutes(rest, { store, groups, now: () => clock.now() });
+    registerAlertRoutes(rest, { settings, alerts, wellness });
     registerMetricsRoute(rest, { collect: () => pipelineMetrics({ log: logs, pipeline, store, acceptedCount: () => telemetry.acceptedCount }) });
     const ws = attachMqttWebSocket(rest.server, gateway);
     await listenOr('HTTPS', config, config.httpsPort, '--https-port', () => rest.listen({ host: config.bind, port: config.httpsPort }));

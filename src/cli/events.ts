@@ -96,7 +96,7 @@ function errorMessage(data: string): string {
  * Prints each event of an SSE stream as it comes; resolves on SIGINT/SIGTERM (or when stdout is closed, as by
  * `| head`), rejects with the hub's message on an `error` frame, and when the hub ends the stream.
  */
-function follow(stream: Readable, out: OutputFormat, resumeHint: (lastId: string) => string): Promise<void> {
+export function follow(stream: Readable, out: OutputFormat, resumeHint: (lastId: string) => string): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new SseParser();
     let lastId = '';

@@ -1,4 +1,5 @@
 import { admin } from './admin.js';
+import { ALERTS_USAGE, alertsCommand } from './alerts.js';
 import { C2D_USAGE } from './c2d.js';
 import { CERT_USAGE } from './cert.js';
 import { PIPELINE_USAGE, pipelineCommand } from './pipeline.js';
@@ -20,6 +21,7 @@ usage:
   ${CERT_USAGE}
   ${QUERY_USAGE}
   ${PIPELINE_USAGE}
+  ${ALERTS_USAGE}
   corral policy list
   corral stats
 
@@ -36,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'start') return start(rest);
   try {
-    const pipeline = pipelineCommand(command);
+    const pipeline = pipelineCommand(command) ?? alertsCommand(command);
     return await (pipeline ? pipeline(rest) : admin(command, rest));
   } catch (err) {
     if (err instanceof CliError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -83,8 +83,7 @@ export function pipelineSuite(opts: { address: string; webhookAddress: string; a
     assert.ok(all.events.some((e) => e.source === 'alerts'));
 
     // Alert life cycle through REST: raised then cleared by the 25.
-    const alerts = await call('GET', '/corral/v1/alerts?rule=overheat&deviceId=pipe-1') as { value?: Doc[]; alerts?: Doc[] } & Doc;
-    const list = (alerts.value ?? alerts.alerts ?? alerts.items) as Doc[];
+    const list = await call('GET', '/corral/v1/alerts?rule=overheat&deviceId=pipe-1') as unknown as Doc[];
     assert.equal(list.length, 1);
     assert.equal(list[0].status, 'cleared');
     assert.equal(list[0].severity, 'critical');
@@ -162,8 +161,8 @@ export function pipelineSuite(opts: { address: string; webhookAddress: string; a
         const state = await call('GET', '/corral/v1/devices/pipe-beat/state');
         assert.equal(state.health, 'unhealthy');
       }, 20_000, 200);
-      const open = await call('GET', '/corral/v1/alerts?rule=$wellness&deviceId=pipe-beat&open=true') as Doc;
-      assert.equal(((open.value ?? open.alerts ?? open.items) as Doc[]).length, 1);
+      const open = await call('GET', '/corral/v1/alerts?rule=$wellness&deviceId=pipe-beat&open=true') as unknown as Doc[];
+      assert.equal(open.length, 1);
       await send(client, { beat: 2 });
       await eventually(async () => {
         const state = await call('GET', '/corral/v1/devices/pipe-beat/state');

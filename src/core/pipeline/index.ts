@@ -121,3 +121,7 @@ export class Routing {
   }
 }
 export { pipelineMetrics } from './metrics.js';
+export { Alerts, alertView, ALERT_SEVERITIES, ALERT_STATUSES, OpenAlertIndex, type AlertPage, type AlertListRequest } from './alerts.js';
+export { RulesEngine, RULES_CONSUMER, type RuleErrorContext, type RulesTuning } from './rules.js';
+export { ruleValidator } from './rule-settings.js';
+export { Wellness, healthProfileValidator, WELLNESS_RULE, HEARTBEAT_TAG_PATH } from './wellness.js';

@@ -18,6 +18,8 @@ import type { PipelineSettings } from './settings.js';
 export interface Sweeper {
   readonly name: string;
   readonly intervalMs: number;
+  /** Runs on every node (state this node holds in memory), not only on the node holding the sweep lease. */
+  readonly perNode?: boolean;
   run(nowMs: number): Promise<void>;
 }
 
@@ -37,6 +39,8 @@ export interface PipelineDeps {
   /** A lease's life without renewal (default 15 s): how long a dead node's partition waits for another node. */
   readonly leaseMs?: number;
   readonly onError: (err: unknown, what: string) => void;
+  /** This node stopped reading a partition (another node took it over): state kept from it must go. */
+  readonly onPartitionStopped?: (partition: string) => void;
 }
 
 interface RunningCursor {
@@ -71,13 +75,24 @@ export class Pipeline {
   }
 
   start(): void {
-    const tick = (): void => {
-      if (this.ticking || this.stopping) return;
-      this.ticking = this.tick().catch((err: unknown) => this.deps.onError(err, 'pipeline tick')).finally(() => { this.ticking = undefined; });
-    };
-    this.timer = setInterval(tick, this.deps.tickMs ?? 1000);
+    this.timer = setInterval(() => this.nudge(), this.deps.tickMs ?? 1000);
     this.timer.unref();
-    tick();
+    this.nudge();
+    // A change made through this node applies at once; other nodes see it on their next tick.
+    this.deps.settings.onChange(() => { this.nudgeAgain = true; this.nudge(); });
+  }
+
+  private nudgeAgain = false;
+
+  /** Brings leases, settings and cursors up to date now (or right after the update in progress). */
+  nudge(): void {
+    if (this.stopping) return;
+    if (this.ticking) { this.nudgeAgain = true; return; }
+    this.nudgeAgain = false;
+    this.ticking = this.tick().catch((err: unknown) => this.deps.onError(err, 'pipeline tick')).finally(() => {
+      this.ticking = undefined;
+      if (this.nudgeAgain) this.nudge();
+    });
   }
 
   /** Stops every cursor (after the batch in hand) and gives the leases back. */
@@ -213,12 +228,15 @@ export class Pipeline {
     this.cursors.delete(p);
     this.held.delete(p);
     if (running) await Promise.all([...running.values()].map((r) => r.cursor.stop()));
+    this.deps.onPartitionStopped?.(p);
   }
 
   private async sweep(leaseMs: number, now: number): Promise<void> {
     if (this.deps.sweepers.length === 0) return;
-    if (!(await this.deps.store.pipeline.acquireLease('sweep', this.owner, leaseMs, now))) return;
+    const leader = this.deps.sweepers.some((s) => !s.perNode)
+      && await this.deps.store.pipeline.acquireLease('sweep', this.owner, leaseMs, now);
     for (const s of this.deps.sweepers) {
+      if (!s.perNode && !leader) continue;
       if (now - (this.lastSweep.get(s.name) ?? 0) < s.intervalMs) continue;
       this.lastSweep.set(s.name, now);
       await s.run(now).catch((err: unknown) => this.deps.onError(err, `sweep ${s.name}`));

@@ -9,16 +9,24 @@
  * {"type": "absence", "seconds": 120}
  * {"type": "twin", "condition": "properties.reported.battery < 10"}
  * ```
- * Every type also takes `severity` (critical, error, warning, info; default warning), `enabled` (default true),
- * `description`, and `scope`: a condition over the device's twin (`tags.site = 'lyon'`) limiting the devices the
- * rule watches.
+ * A window's `field` is optional for `count` (then every record passing `filter` counts). Every type also takes
+ * `severity` (critical, error, warning, info; default warning), `enabled` (default true), `description`, and
+ * `scope`: a condition over the sender's twin (`tags.site = 'lyon'`; a module's own twin for a module's records)
+ * limiting the identities the rule watches.
+ *
+ * It also holds how a compiled rule judges one record; the engine (rules.ts) keeps what lasts between records.
  */
 
 import { ArgumentInvalid } from '../errors/index.js';
-import { parseBodyPath, parseCondition, parseMessageCondition, type MessageCondition } from '../query/index.js';
-import type { JsonObject, QueryExpr } from '../../ports/store/index.js';
+import {
+  evaluateDeviceCondition, evaluateMessageCondition, parseBodyPath, parseCondition, parseMessageCondition, readBodyNumber,
+  type MessageCondition, type MessageFacts,
+} from '../query/index.js';
+import { isoTime } from '../../ports/clock/index.js';
+import type { IdentityRecord, JsonObject, QueryExpr } from '../../ports/store/index.js';
 import type { AlertSeverity, SettingRecord } from '../../ports/store/pipeline.js';
 import { ALERT_SEVERITIES } from './alerts.js';
+import type { PipelineMessage } from './message.js';
 import { objectBody, onlyFields } from './settings.js';
 import { COMPARISONS, WINDOW_AGGREGATES, WINDOW_KINDS, type Comparison, type WindowAggregate, type WindowKind } from './windows.js';
 
@@ -56,7 +64,7 @@ export interface ThresholdRule extends RuleBase {
 
 export interface WindowRule extends RuleBase {
   readonly type: 'window';
-  /** The number's path in the body; absent for a count of records. */
+  /** The number's path in the body (records without a number there are not counted); absent for a count of records. */
   readonly field?: readonly string[];
   readonly fieldText?: string;
   readonly aggregate: WindowAggregate;
@@ -213,4 +221,36 @@ export function ruleValidator(name: string, body: unknown): JsonObject {
 export function compileRule(r: SettingRecord): CompiledRule {
   const { rule } = parseRule(r.name, r.doc);
   return { ...rule, name: r.name, rev: r.rev, updatedMs: r.updatedMs } as CompiledRule;
+}
+
+const BODY_IN_DETAILS_MAX = 1024;
+
+/** Whether the identity is one the rule watches (no scope: every one; a scope needs the twin). */
+export function inScope(rule: CompiledRule, twin: IdentityRecord | undefined): boolean {
+  if (!rule.scope) return true;
+  return twin !== undefined && evaluateDeviceCondition(rule.scope, twin);
+}
+
+/** true raises, false clears, undefined leaves the alert as it is (out of scope, or between condition and clearCondition). */
+export function judgeThreshold(rule: ThresholdRule, twin: IdentityRecord | undefined, facts: () => MessageFacts): boolean | undefined {
+  if (!inScope(rule, twin)) return undefined;
+  if (evaluateMessageCondition(rule.condition, facts())) return true;
+  if (!rule.clearCondition) return false;
+  return evaluateMessageCondition(rule.clearCondition, facts()) ? false : undefined;
+}
+
+/** The record's number for a window rule (1 for a count of records), or undefined when it does not count. */
+export function windowSample(rule: WindowRule, twin: IdentityRecord | undefined, m: PipelineMessage, facts: () => MessageFacts): number | undefined {
+  if (!inScope(rule, twin)) return undefined;
+  if (rule.filter && !evaluateMessageCondition(rule.filter, facts())) return undefined;
+  return rule.field ? readBodyNumber(m.json, rule.field) : 1;
+}
+
+/** Where the record is in the log, and its body when small. */
+export function recordDetails(m: PipelineMessage): JsonObject {
+  const e = m.event;
+  const out: JsonObject = { partition: m.partition, sequenceNumber: e.sequence, enqueuedTime: isoTime(e.enqueuedTimeMs) };
+  const body = m.json;
+  if (body !== undefined && JSON.stringify(body).length <= BODY_IN_DETAILS_MAX) out.body = body;
+  return out;
 }

@@ -19,7 +19,7 @@
  * disabled are cleared by the next sweep, and a deleted identity's alerts when its lifecycle event is read.
  */
 
-import { evaluateDeviceCondition, evaluateMessageCondition, readBodyNumber, type MessageFacts } from '../query/index.js';
+import { evaluateDeviceCondition, type MessageFacts } from '../query/index.js';
 import { isoTime, type Clock } from '../../ports/clock/index.js';
 import {
   identityKeyText, type IdentityKey, type IdentityRecord, type JsonObject, type QueryCursor, type QueryExpr, type Store,
@@ -28,7 +28,10 @@ import { OpenAlertIndex, type Alerts } from './alerts.js';
 import type { PipelineConsumer } from './cursor.js';
 import type { PipelineMessage } from './message.js';
 import { messageFacts } from './routing.js';
-import { compileRule, type AbsenceRule, type CompiledRule, type ThresholdRule, type TwinRule, type WindowRule } from './rule-settings.js';
+import {
+  compileRule, inScope, judgeThreshold, recordDetails, windowSample, type AbsenceRule, type CompiledRule, type ThresholdRule, type TwinRule,
+  type WindowRule,
+} from './rule-settings.js';
 import type { PipelineSettings } from './settings.js';
 import { compareNumber, MAX_SLIDING_SAMPLES, WindowTracker, type WindowResult } from './windows.js';
 
@@ -91,8 +94,6 @@ interface PartitionMark {
   lastRecordAtMs: number;
 }
 
-const BODY_IN_DETAILS_MAX = 1024;
-
 export class RulesEngine implements PipelineConsumer {
   readonly name = RULES_CONSUMER;
   private readonly tuning: RulesTuning;
@@ -101,6 +102,8 @@ export class RulesEngine implements PipelineConsumer {
   private readonly windows = new Map<string, { rule: WindowRule; tracker: WindowTracker }>();
   private readonly twins = new Map<string, { record: IdentityRecord | null; atMs: number }>();
   private readonly partitions = new Map<string, PartitionMark>();
+  /** Per partition, the work in progress (handle and sweepWindows take turns). */
+  private readonly busy = new Map<string, Promise<void>>();
   /** The revision of each twin rule whose fleet scan is done on this node. */
   private readonly scanned = new Map<string, number>();
 
@@ -111,6 +114,10 @@ export class RulesEngine implements PipelineConsumer {
   }
 
   async handle(partition: string, messages: readonly PipelineMessage[]): Promise<void> {
+    await this.exclusive(partition, () => this.handleBatch(partition, messages));
+  }
+
+  private async handleBatch(partition: string, messages: readonly PipelineMessage[]): Promise<void> {
     const now = this.deps.clock.now();
     this.mark(partition, messages, now);
     const rules = await this.rules();
@@ -135,10 +142,16 @@ export class RulesEngine implements PipelineConsumer {
   /** Judges the tumbling windows that ended and the sliding windows that emptied, on this node. */
   async sweepWindows(nowMs: number): Promise<void> {
     await this.rules();
-    for (const { rule, tracker } of this.windows.values()) {
-      for (const { key, result } of tracker.sweep((partition, endMs) => this.ended(partition, endMs, nowMs))) {
-        await this.settleWindow(rule, key, result);
-      }
+    // Partition by partition, each while its records are not being handled, so a window is never judged after a
+    // later one of the same identity.
+    for (const partition of [...this.partitions.keys()]) {
+      await this.exclusive(partition, async () => {
+        for (const { rule, tracker } of this.windows.values()) {
+          for (const { key, result } of tracker.sweep((p, endMs) => p === partition && this.ended(p, endMs, nowMs))) {
+            await this.settleWindow(rule, key, result);
+          }
+        }
+      });
     }
   }
 
@@ -149,7 +162,7 @@ export class RulesEngine implements PipelineConsumer {
    */
   async sweepFleet(nowMs: number): Promise<void> {
     const rules = await this.rules();
-    await this.index.refresh(nowMs);
+    await this.index.refreshIfDue(nowMs);
     for (const ruleName of this.index.ruleNames()) {
       if (ruleName.startsWith('$') || rules.names.has(ruleName)) continue;
       await this.deps.alerts.clearRule(ruleName, { reason: 'the rule was removed or disabled', time: isoTime(nowMs) });
@@ -168,6 +181,15 @@ export class RulesEngine implements PipelineConsumer {
       await this.scanTwinRule(rule, nowMs);
       this.scanned.set(rule.name, rule.rev);
     }
+  }
+
+  /**
+   * This node stopped reading `partition` (its lease went to another node): the windows fed from it are dropped
+   * unjudged, since the records that would complete them go to the other node.
+   */
+  forgetPartition(partition: string): void {
+    for (const { tracker } of this.windows.values()) tracker.forgetPartition(partition);
+    this.partitions.delete(partition);
   }
 
   /** How many identities have a window in progress, and records that came too late for theirs. */
@@ -261,6 +283,19 @@ export class RulesEngine implements PipelineConsumer {
       operator: rule.operator, threshold: rule.threshold, value: r.value, samples: r.samples,
       windowStart: isoTime(r.startMs), windowEnd: isoTime(r.endMs),
     }));
+  }
+
+  /** Runs `fn` after whatever else runs for the partition (a cursor's batch, a window sweep) has ended. */
+  private async exclusive(partition: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.busy.get(partition) ?? Promise.resolve();
+    const run = before.then(fn);
+    const settled = run.catch(() => undefined);
+    this.busy.set(partition, settled);
+    try {
+      await run;
+    } finally {
+      if (this.busy.get(partition) === settled) this.busy.delete(partition);
+    }
   }
 
   /** Raises or clears unless the alert is known to be so already. */
@@ -363,33 +398,4 @@ export class RulesEngine implements PipelineConsumer {
     this.twins.set(text, { record, atMs: now });
     if (this.twins.size > this.tuning.maxCachedTwins) this.twins.delete(this.twins.keys().next().value as string);
   }
-}
-
-function inScope(rule: CompiledRule, twin: IdentityRecord | undefined): boolean {
-  if (!rule.scope) return true;
-  return twin !== undefined && evaluateDeviceCondition(rule.scope, twin);
-}
-
-/** true raises, false clears, undefined leaves the alert as it is (out of scope, or between condition and clearCondition). */
-function judgeThreshold(rule: ThresholdRule, twin: IdentityRecord | undefined, facts: () => MessageFacts): boolean | undefined {
-  if (!inScope(rule, twin)) return undefined;
-  if (evaluateMessageCondition(rule.condition, facts())) return true;
-  if (!rule.clearCondition) return false;
-  return evaluateMessageCondition(rule.clearCondition, facts()) ? false : undefined;
-}
-
-/** The record's number for a window rule (1 for a count of records), or undefined when it does not count. */
-function windowSample(rule: WindowRule, twin: IdentityRecord | undefined, m: PipelineMessage, facts: () => MessageFacts): number | undefined {
-  if (!inScope(rule, twin)) return undefined;
-  if (rule.filter && !evaluateMessageCondition(rule.filter, facts())) return undefined;
-  return rule.field ? readBodyNumber(m.json, rule.field) : 1;
-}
-
-/** Where the record is in the log, and its body when small. */
-function recordDetails(m: PipelineMessage): JsonObject {
-  const e = m.event;
-  const out: JsonObject = { partition: m.partition, sequenceNumber: e.sequence, enqueuedTime: isoTime(e.enqueuedTimeMs) };
-  const body = m.json;
-  if (body !== undefined && JSON.stringify(body).length <= BODY_IN_DETAILS_MAX) out.body = body;
-  return out;
 }

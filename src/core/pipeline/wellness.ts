@@ -86,7 +86,10 @@ export interface WellnessDeps {
 }
 
 export class Wellness {
-  /** Devices with the tag or a profile but never heard from count from this node's first sweep. */
+  /**
+   * A tagged device never heard from counts from this node's first sweep (the tag has no time of its own); under a
+   * profile, from the profile's last change.
+   */
   private firstSweepMs: number | undefined;
   private readonly untagged: QueryExpr;
 
@@ -110,7 +113,7 @@ export class Wellness {
       }
       turned += await this.judge(
         { where: { kind: 'and', left: p.condition, right: this.untagged }, heartbeat: { seconds: p.heartbeatSeconds } },
-        Math.max(sinceMs, p.updatedMs), nowMs, p.severity, { source: 'profile', profile: p.name, heartbeatSeconds: p.heartbeatSeconds },
+        p.updatedMs, nowMs, p.severity, { source: 'profile', profile: p.name, heartbeatSeconds: p.heartbeatSeconds },
       );
     }
     return turned;

@@ -27,7 +27,7 @@ export interface WindowSpec {
   readonly aggregate: WindowAggregate;
 }
 
-/** One judged window: the aggregate's value over the samples enqueued in [startMs, endMs). */
+/** One judged window: the aggregate's value over the samples enqueued in [startMs, endMs) (sliding: (startMs, endMs]). */
 export interface WindowResult {
   readonly value: number;
   readonly samples: number;
@@ -146,6 +146,11 @@ export class WindowTracker {
 
   forget(key: IdentityKey): void {
     this.states.delete(identityKeyText(key));
+  }
+
+  /** Drops the windows fed from a partition (another node reads it now: judging them here would judge half a window). */
+  forgetPartition(partition: string): void {
+    for (const [text, s] of this.states) if (s.partition === partition) this.states.delete(text);
   }
 
   private pushResult(out: WindowResult[], r: WindowResult | undefined): void {

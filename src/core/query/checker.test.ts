@@ -64,6 +64,20 @@ test('tags, desired, reported and their $metadata are documents; keys inside kee
   assert.deepEqual(resolved('tags.$version'), field(doc('tags', '$version')));
 });
 
+test('telemetry (Corral’s extension) reads the last-known values and their $metadata, on devices and modules', () => {
+  assert.deepEqual(resolved('telemetry.temp'), field(doc('telemetry', 'temp')));
+  assert.deepEqual(resolved('Telemetry.Temp.celsius', 'devices.modules'), field(doc('telemetry', 'Temp', 'celsius')));
+  assert.deepEqual(resolved('telemetry'), field(doc('telemetry')));
+  assert.deepEqual(resolved('telemetry.$Metadata.temp.$lastUpdated'), field(doc('telemetryMeta', 'temp', '$lastUpdated')));
+  const plan = parseQuery('SELECT telemetry.temp AS t, COUNT() AS n FROM devices GROUP BY telemetry.temp');
+  assert.deepEqual(plan.groupBy, [doc('telemetry', 'temp')]);
+  const ordered = parseQuery('SELECT deviceId, telemetry.$metadata.temp FROM devices ORDER BY telemetry.temp DESC');
+  assert.deepEqual(ordered.orderBy, [{ field: doc('telemetry', 'temp'), descending: true }]);
+  assert.deepEqual(ordered.select, { kind: 'paths', items: [
+    { kind: 'path', path: ['deviceId'], alias: 'deviceId' }, { kind: 'path', path: ['telemetry', '$metadata', 'temp'], alias: 'temp' }] });
+  assertQueryError('SELECT * FROM devices.jobs WHERE telemetry.temp = 1', 34, /unknown attribute 'telemetry' in devices\.jobs/);
+});
+
 test('etag, bare objects and unknown names are refused, naming what is allowed', () => {
   const where = 'SELECT * FROM devices WHERE ';
   assertQueryError(`${where}foo = 1`, 29, /unknown attribute 'foo'; use deviceId, moduleId, status, .*tags\.…, properties\.desired\.… or properties\.reported\.…$/);

@@ -1,5 +1,6 @@
 /**
- * IoT Hub's query language: text → a checked, frozen QueryPlan (or a bare condition for a job's queryCondition).
+ * IoT Hub's query language: text → a checked, frozen QueryPlan (or a bare condition for a job's queryCondition, or a
+ * routing condition over messages), and conditions evaluated in memory with the Store's semantics.
  * No SQL here: the Store compiles plans (ports/store/sql).
  */
 

@@ -31,7 +31,7 @@ export interface QueryContext {
   readonly params: QueryParams;
   readonly collection: QueryCollection;
   /**
-   * How `telemetry.*` reads device_state: from the row the statement joins (TELEMETRY_JOIN), or, in a fragment
+   * How `telemetry.*` reads device_state: from the row the statement joins (query-sources.ts), or, in a fragment
    * over `identities` alone (compileDeviceCondition), through a subquery on the identities row's key.
    */
   readonly telemetry: 'joined' | 'subquery';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { identityRecord } from '../contract.js';
-import { allIds, doc, eq, isIn, rows, tag } from '../contract-query-data.js';
+import { allIds, cmp, doc, eq, isIn, rows, tag } from '../contract-query-data.js';
 import { aggregate } from '../contract-query-pages.js';
 import { SqliteStore } from './index.js';
 
@@ -54,6 +54,20 @@ test('GROUP BY on a declared path reads the index in group order (no sort of the
     assert.doesNotMatch(indexed, /TEMP B-TREE FOR GROUP BY/);
     const page = await store.query.run(byFw, { limit: 10 });
     assert.deepEqual(page.rows, ['v0', 'v1', 'v2', 'v3', 'v4'].map((v) => ({ fw: v, n: DEVICES / 5 })));
+  } finally {
+    await store.close();
+  }
+});
+
+test('a plan reading telemetry looks device_state up by its primary key; a plan that does not never joins it', async () => {
+  const store = await fleet();
+  try {
+    const hot = rows(cmp(doc('telemetry', 'temp'), '>', 30));
+    assert.match(plan(store, hot), /SEARCH device_state USING INDEX sqlite_autoindex_device_state_1 \(device_id=\? AND module_id=\?\) LEFT-JOIN/);
+    assert.doesNotMatch(plan(store, hot), /MATERIALIZE|AUTOMATIC/);
+    assert.doesNotMatch(plan(store, rows(eq(tag('site'), 's7'))), /device_state/);
+    await store.pipeline.mergeDeviceState([{ deviceId: 'dev00007', moduleId: '', lastSeenMs: 1, values: { temp: { value: 31, timeMs: 1 } } }]);
+    assert.deepEqual(await allIds(store, hot), ['dev00007']);
   } finally {
     await store.close();
   }
