@@ -19,7 +19,7 @@ import { connectDevices, telemetryLoad, type AckCounter, type TelemetryLoadResul
 import { Arrivals, natsReceiver, webhookReceiver, type Receiver } from './pipeline/receivers.js';
 
 /**
- * `npm run bench -- pipeline [--devices N] [--seconds D] [--warmup S] [--window W] [--endpoint nats|webhook]
+ * `npm run bench -- pipeline [--devices N] [--seconds D] [--warmup S] [--window W] [--endpoint webhook|nats]
  *                            [--drain-seconds T] [--sample-ms M] [--hub-cpu-prof DIR]`
  *
  * The telemetry pipeline's cost to ingestion, each phase on a fresh hub (SQLite store and EventLog, temp data dir):
@@ -64,7 +64,7 @@ function parseOptions(args: string[]): Options {
     options: Object.fromEntries(['devices', 'seconds', 'warmup', 'window', 'endpoint', 'drain-seconds', 'sample-ms', 'hub-cpu-prof'].map((f) => [f, { type: 'string' as const }])),
   });
   const v = values as Record<string, string | undefined>;
-  const endpoint = v.endpoint ?? 'nats';
+  const endpoint = v.endpoint ?? 'webhook';
   if (endpoint !== 'nats' && endpoint !== 'webhook') throw new Error(`--endpoint must be nats or webhook, got '${endpoint}'`);
   const window = positiveInt('window', v.window, 4);
   if (window > 65535) throw new Error('--window must be at most 65535');
@@ -121,19 +121,23 @@ interface PipelineSetup {
   readonly ruleWired: boolean;
 }
 
-/** Connects the fleet to a fresh hub, runs the load with /metrics sampled, and (phase 2) waits for the route to drain. */
+/**
+ * Sets phase 2 up (before any device connects), connects the fleet, runs the load with /metrics sampled, and
+ * (phase 2) waits for the route to drain.
+ */
 async function runPhase(
   label: string, opts: Options, hub: RunningHub, api: ServiceApi, fleet: Fleet,
-  setup: ((timeline: TelemetryWindow) => Promise<{ arrivals: Arrivals; extraPids: Record<string, number> }>) | undefined,
+  setup: (() => Promise<{ arrivals: Arrivals; extraPids: Record<string, number> }>) | undefined,
 ): Promise<PhaseResult & { drainMs?: number; drained?: boolean }> {
+  const extra = setup ? await setup() : undefined;
   const expiry = Math.ceil(Date.now() / 1000) + TOKEN_HOURS * 3600;
   const clients = await connectDevices({ host: hub.info.hostName, port: MQTT_PORT }, opts.devices,
     (i) => connectPacket({ ...deviceCredentials(hub.info.hostName, fleet, i, expiry), keepalive: KEEPALIVE_SECONDS }));
   progress(`${label}: ${clients.length} devices connected to ${hub.info.hostName}:${MQTT_PORT}`);
   try {
-    const countFrom = performance.now() + opts.warmupSeconds * 1000 + 200;
+    const countFrom = performance.now() + opts.warmupSeconds * 1000;
     const timeline: TelemetryWindow = { countFrom, stopAt: countFrom + opts.seconds * 1000 };
-    const extra = setup ? await setup(timeline) : undefined;
+    if (extra) extra.arrivals.timeline = timeline;
     const pids: Record<string, number> = { hub: hub.process.pid!, generator: process.pid, ...extra?.extraPids };
     let cpu = '';
     const meterStart = setTimeout(() => {
@@ -236,7 +240,7 @@ async function countAlerts(api: ServiceApi): Promise<number> {
   return count;
 }
 
-/** Waits (up to the drain bound's worth of polls) until the rules consumer has read everything. */
+/** Waits (up to 120 s) until the rules consumer has read everything. */
 async function rulesCaughtUp(api: ServiceApi): Promise<void> {
   const deadline = performance.now() + 120_000;
   while (performance.now() < deadline) {
@@ -295,8 +299,8 @@ export async function run(args: string[]): Promise<void> {
   const piped = await withHub(PIPELINE_HUB, 'pipeline', opts, fleet, async (hub, api) => {
     const workDir = tempDataDir('bench-pipeline-receiver');
     try {
-      const result = await runPhase('pipeline', opts, hub, api, fleet, async (timeline) => {
-        const arrivals = new Arrivals(timeline);
+      const result = await runPhase('pipeline', opts, hub, api, fleet, async () => {
+        const arrivals = new Arrivals();
         const receiver = opts.endpoint === 'nats' ? await natsReceiver(nats!, arrivals) : await webhookReceiver(WEBHOOK_RECEIVER, workDir, arrivals);
         progress(`pipeline: receiver: ${receiver.describe}`);
         const ruleWired = await configurePipeline(api, receiver, opts.window);
@@ -314,17 +318,18 @@ export async function run(args: string[]): Promise<void> {
     }
   });
   if (!setup) throw new Error('the pipeline phase set nothing up');
-  const alertsRaised = alertCount;
   const { arrivals, ruleWired } = setup;
   const seconds = (piped.timeline.stopAt - piped.timeline.countFrom) / 1000;
   const e2ePerSecond = arrivals.inWindow / seconds;
   const routeLags = lagsInWindow(piped.lags, `route:${ROUTE}`, piped.timeline);
+  const ruleLags = lagsInWindow(piped.lags, 'rules', piped.timeline);
   const drain = piped.drained
     ? `drained ${((piped.drainMs ?? 0) / 1000).toFixed(2)} s after the last PUBACK`
     : `NOT drained: ${piped.load.ackedTotal - arrivals.received} of ${piped.load.ackedTotal} acknowledged records missing ${opts.drainSeconds} s after the load`;
   console.log(`pipeline-route${ruleWired ? '-rule' : ''}-${n}  corral ${Math.round(e2ePerSecond)} msgs/s end to end (${Math.round(piped.load.perSecond)} acked/s ${latency(piped.load.latenciesMs)})`
     + `  ingest-alone ${Math.round(ingest.load.perSecond)} msgs/s  ratio ${(e2ePerSecond / ingest.load.perSecond).toFixed(2)}×`
-    + `  e2e ${latency(arrivals.latenciesMs)}  lag p99 ${records(routeLags, 99)} records (max ${records(routeLags, 100)})  ${drain}`
-    + `  (${settings}; ${opts.endpoint} receiver in the bench process; ${ruleWired ? `rule '${RULE}' threshold raised ${alertsRaised} alerts` : 'no rule: PUT /corral/v1/rules answered 404'}`
+    + `  e2e ${latency(arrivals.latenciesMs)}  lag p99 ${records(routeLags, 99)} records (max ${records(routeLags, 100)})`
+    + `${ruleWired ? `  rules lag p99 ${records(ruleLags, 99)} (max ${records(ruleLags, 100)})` : ''}  ${drain}`
+    + `  (${settings}; ${opts.endpoint} receiver in the bench process; ${ruleWired ? `rule '${RULE}' threshold raised ${alertCount} alerts` : 'no rule: PUT /corral/v1/rules answered 404'}`
     + `; ${arrivals.received} of ${piped.load.ackedTotal} records received, ${arrivals.duplicates} again)`);
 }

@@ -4,34 +4,26 @@ import type { TelemetryWindow } from './load.js';
 
 /**
  * Samples the hub's `GET /metrics` every `everyMs` (or as soon as the previous answer is in, when the hub is slower
- * than that): `corral_consumer_lag_records{consumer,partition}` summed over partitions per consumer, and
- * `corral_alerts_open` summed over severities.
+ * than that): `corral_consumer_lag_records{consumer,partition}`, summed over partitions per consumer.
  */
 
 export interface LagSample {
   readonly at: number;
   readonly byConsumer: ReadonlyMap<string, number>;
-  readonly alertsOpen: number;
 }
 
 const LAG_LINE = /^corral_consumer_lag_records\{([^}]*)\} (\S+)$/;
-const ALERTS_LINE = /^corral_alerts_open\{[^}]*\} (\S+)$/;
 const CONSUMER_LABEL = /(?:^|,)consumer="((?:[^"\\]|\\.)*)"/;
 
 export function parseMetrics(text: string, at: number): LagSample {
   const byConsumer = new Map<string, number>();
-  let alertsOpen = 0;
   for (const line of text.split('\n')) {
     const lag = LAG_LINE.exec(line);
-    if (lag) {
-      const consumer = CONSUMER_LABEL.exec(lag[1])?.[1] ?? '?';
-      byConsumer.set(consumer, (byConsumer.get(consumer) ?? 0) + Number(lag[2]));
-      continue;
-    }
-    const alerts = ALERTS_LINE.exec(line);
-    if (alerts) alertsOpen += Number(alerts[1]);
+    if (!lag) continue;
+    const consumer = CONSUMER_LABEL.exec(lag[1])?.[1] ?? '?';
+    byConsumer.set(consumer, (byConsumer.get(consumer) ?? 0) + Number(lag[2]));
   }
-  return { at, byConsumer, alertsOpen };
+  return { at, byConsumer };
 }
 
 export interface LagSampler {

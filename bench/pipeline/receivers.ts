@@ -28,8 +28,8 @@ export class Arrivals {
   lastArrivalAt = 0;
   private seen = new Uint8Array(1 << 20);
   private waiter: { count: number; resolve: () => void } | undefined;
-
-  constructor(private readonly timeline: TelemetryWindow) {}
+  /** The window arrivals are counted in; none before it is set. */
+  timeline: TelemetryWindow = { countFrom: Infinity, stopAt: -Infinity };
 
   /** Every routed document in `bytes` (one, or a webhook's JSON array of them). */
   scan(bytes: Buffer): void {

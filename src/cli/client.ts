@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buildSasToken } from '../core/access/index.js';
@@ -89,7 +90,7 @@ export class HubClient {
     return new Promise((resolve, reject) => {
       const req = request({
         host: this.creds.host, port: this.creds.port, method, path: `${path}${sep}api-version=2021-04-12`,
-        headers, agent: this.agent, servername: this.creds.host,
+        headers, agent: this.agent, ...(isIP(this.creds.host) === 0 ? { servername: this.creds.host } : {}),
       }, (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, stream: res }));
       req.on('error', (err) => reject(new CliError(`cannot reach the hub at ${this.creds.host}:${this.creds.port}: ${err.message}`)));
       if (opts.stream) opts.stream.pipe(req);

@@ -148,10 +148,10 @@ async function tail(client: HubClient, v: EventsValues, out: OutputFormat): Prom
 
 async function read(client: HubClient, v: EventsValues, out: OutputFormat): Promise<void> {
   checkGroupFlags(v, 'read');
-  const common = { deviceId: v.device, limit: v.limit, position: v.position, waitMs: v['wait-ms'] };
+  const shared = { deviceId: v.device, limit: v.limit, position: v.position, waitMs: v['wait-ms'] };
   const path = v.group !== undefined
-    ? `${GROUPS}/${enc(v.group)}/events${query(common)}`
-    : `${EVENTS}${query({ ...common, source: v.source, start: v.start, view: v.view })}`;
+    ? `${GROUPS}/${enc(v.group)}/events${query(shared)}`
+    : `${EVENTS}${query({ ...shared, source: v.source, start: v.start, view: v.view })}`;
   const page = (await client.call('GET', path)).body as { events: EventDoc[]; next: string };
   // At least once: the page is printed before the checkpoint moves past it.
   if (out === 'json') print({ events: page.events, next: page.next }, out, []);

@@ -50,7 +50,7 @@ function needName(pos: string[], what: string): string {
 }
 
 /** `k=v` flags into an object; the value may hold '='. */
-export function keyValues(items: readonly string[] | undefined, flag: string): Record<string, string> | undefined {
+function keyValues(items: readonly string[] | undefined, flag: string): Record<string, string> | undefined {
   if (!items || items.length === 0) return undefined;
   const out: Record<string, string> = {};
   for (const item of items) {
@@ -62,7 +62,7 @@ export function keyValues(items: readonly string[] | undefined, flag: string): R
 }
 
 /** The verbs every setting kind shares: list, show, remove; `add` is each kind's own. */
-async function common(client: HubClient, kind: Setting, noun: string, verb: string, pos: string[], out: OutputFormat, columns: readonly string[],
+async function runSharedVerb(client: HubClient, kind: Setting, noun: string, verb: string, pos: string[], out: OutputFormat, columns: readonly string[],
   rows: (items: unknown) => unknown = (x) => x): Promise<boolean> {
   const path = `${ROUTING}/${kind}`;
   switch (verb) {
@@ -87,7 +87,7 @@ async function common(client: HubClient, kind: Setting, noun: string, verb: stri
 }
 
 /** PUT with `?create=true` unless --replace: `add` must not overwrite a setting by accident. */
-async function put(client: HubClient, kind: Setting, name: string, body: unknown, replace: boolean | undefined): Promise<unknown> {
+async function putSetting(client: HubClient, kind: Setting, name: string, body: unknown, replace: boolean | undefined): Promise<unknown> {
   return (await client.call('PUT', `${ROUTING}/${kind}/${enc(name)}${replace ? '' : '?create=true'}`, { body })).body;
 }
 
@@ -102,7 +102,8 @@ async function routeTest(client: HubClient, name: string | undefined, v: RouteVa
   if (name !== undefined) {
     if (v.source || v.condition || v.endpoint) throw new CliError('route test NAME tests the stored route: give NAME or --source/--condition/--endpoint, not both');
     request = { routeName: name };
-    // The sample comes from the route's source, so a twinChange route is tried on a twinChange message.
+    // The sample comes from the route's source, so a twinChange route is tried on a twinChange message; a route that
+    // cannot be read is left to the test call, which names what is wrong.
     source = await client.call('GET', `${ROUTING}/routes/${enc(name)}`).then((r) => (r.body as { source?: string }).source, () => undefined);
   } else {
     request = { route: { source: v.source ?? 'telemetry', condition: v.condition ?? 'true', endpointNames: [v.endpoint ?? 'events'] } };
@@ -131,13 +132,13 @@ async function routeHealth(client: HubClient, out: OutputFormat): Promise<void> 
 }
 
 async function route(client: HubClient, verb: string, pos: string[], v: RouteValues, out: OutputFormat): Promise<void> {
-  if (await common(client, 'routes', 'route', verb, pos, out, ROUTE_COLUMNS)) return;
+  if (await runSharedVerb(client, 'routes', 'route', verb, pos, out, ROUTE_COLUMNS)) return;
   switch (verb) {
     case 'add': {
       const name = needName(pos, 'route add');
       if (!v.endpoint) throw new CliError("route add needs --endpoint NAME (an endpoint's name, or events for the built-in endpoint)");
       const body = { source: v.source ?? 'telemetry', condition: v.condition ?? 'true', endpointNames: [v.endpoint], isEnabled: v.disabled !== true };
-      return print(await put(client, 'routes', name, body, v.replace), out, ROUTE_COLUMNS);
+      return print(await putSetting(client, 'routes', name, body, v.replace), out, ROUTE_COLUMNS);
     }
     case 'test': return routeTest(client, pos[0], v, out);
     case 'health': return routeHealth(client, out);
@@ -165,7 +166,7 @@ function readCa(file: string): string {
 }
 
 /** The endpoint document: --json (if any), with each flag over it; a flag that is not its type's is refused. */
-export function endpointBody(v: EndpointValues): Record<string, unknown> {
+function endpointBody(v: EndpointValues): Record<string, unknown> {
   const doc = v.json === undefined ? {} : jsonObject(v.json, 'json');
   if (v.type !== undefined) doc.type = v.type;
   const type = doc.type;
@@ -212,10 +213,10 @@ function endpointRows(items: unknown): unknown {
 }
 
 async function endpoint(client: HubClient, verb: string, pos: string[], v: EndpointValues, out: OutputFormat): Promise<void> {
-  if (await common(client, 'endpoints', 'endpoint', verb, pos, out, ENDPOINT_COLUMNS, endpointRows)) return;
+  if (await runSharedVerb(client, 'endpoints', 'endpoint', verb, pos, out, ENDPOINT_COLUMNS, endpointRows)) return;
   if (verb !== 'add') throw new CliError(`unknown verb 'endpoint ${verb}': add, list, show, remove`);
   const name = needName(pos, 'endpoint add');
-  const saved = await put(client, 'endpoints', name, endpointBody(v), v.replace);
+  const saved = await putSetting(client, 'endpoints', name, endpointBody(v), v.replace);
   print(out === 'table' ? endpointRows([saved]) : saved, out, ENDPOINT_COLUMNS);
 }
 
@@ -232,12 +233,12 @@ async function endpointCommand(args: string[]): Promise<number> {
 /** `corral enrichment …` over /corral/v1/routing/enrichments. */
 async function enrichmentCommand(args: string[]): Promise<number> {
   return runVerbs(args, ENRICHMENT_OPTIONS, async (client, verb, pos, v, out) => {
-    if (await common(client, 'enrichments', 'enrichment', verb, pos, out, ENRICHMENT_COLUMNS)) return;
+    if (await runSharedVerb(client, 'enrichments', 'enrichment', verb, pos, out, ENRICHMENT_COLUMNS)) return;
     if (verb !== 'add') throw new CliError(`unknown verb 'enrichment ${verb}': add, list, show, remove`);
     const name = needName(pos, 'enrichment add');
     if (v.value === undefined) throw new CliError('enrichment add needs --value V (static text, $iothubname, or $twin.tags.… / $twin.properties.desired|reported.…)');
     if (!v.endpoint?.length) throw new CliError('enrichment add needs --endpoint NAME (one or more)');
-    print(await put(client, 'enrichments', name, { value: v.value, endpointNames: v.endpoint }, v.replace), out, ENRICHMENT_COLUMNS);
+    print(await putSetting(client, 'enrichments', name, { value: v.value, endpointNames: v.endpoint }, v.replace), out, ENRICHMENT_COLUMNS);
   });
 }
 

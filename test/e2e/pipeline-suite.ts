@@ -126,6 +126,10 @@ export function pipelineSuite(opts: { address: string; webhookAddress: string; a
   });
 
   test('a failing webhook is retried with back-off, then healthy again; a refused batch is dead-lettered', { skip: opts.skip }, async () => {
+    // Readers never see the endpoint's secret; sending back what was read keeps it (the receiver checks signatures).
+    const shown = await call('GET', '/corral/v1/routing/endpoints/hook');
+    assert.equal(shown.secret, '*****');
+    await call('PUT', '/corral/v1/routing/endpoints/hook', shown);
     const cs = await createDevice(hub, 'pipe-2');
     await call('PUT', '/corral/v1/routing/routes/retry', { source: 'telemetry', condition: "$connectionDeviceId = 'pipe-2'", endpointNames: ['hook'] });
     await call('PUT', '/corral/v1/consumer-groups/dead', { start: 'latest', view: 'all', sources: ['deadLetter'] });

@@ -47,11 +47,28 @@ export interface EndpointsDeps {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** What the REST API shows instead of an endpoint's secrets; sent back in a PUT, it keeps the stored value. */
+export const HIDDEN_SECRET = '*****';
+
+/** A PUT that sends back what a GET showed keeps the stored secret and header values. */
+function keepHidden(rest: Record<string, unknown>, stored: JsonObject | undefined): Record<string, unknown> {
+  if (!stored) return rest;
+  const out = { ...rest };
+  if (out.secret === HIDDEN_SECRET && typeof stored.secret === 'string') out.secret = stored.secret;
+  const headers = out.headers;
+  const kept = stored.headers;
+  if (headers && typeof headers === 'object' && kept && typeof kept === 'object' && !Array.isArray(kept)) {
+    out.headers = Object.fromEntries(Object.entries(headers as Record<string, unknown>).map(([k, v]) => [k, v === HIDDEN_SECRET && typeof kept[k] === 'string' ? kept[k] : v]));
+  }
+  return out;
+}
+
 /** Checks an endpoint setting: an EndpointSpec plus an optional `retry` policy. */
 export function endpointValidator(checkSpec: (doc: unknown) => EndpointSpec) {
-  return (name: string, body: unknown): JsonObject => {
+  return async (name: string, body: unknown, settings: PipelineSettings): Promise<JsonObject> => {
     if (name === BUILT_IN_ENDPOINT) throw new ArgumentInvalid(`'${BUILT_IN_ENDPOINT}' is the built-in endpoint; choose another name`);
-    const { retry, name: _n, etag: _e, createdTime: _c, updatedTime: _u, ...rest } = objectBody(body, 'endpoint');
+    const { retry, name: _n, etag: _e, createdTime: _c, updatedTime: _u, ...given } = objectBody(body, 'endpoint');
+    const rest = keepHidden(given, (await settings.find('endpoint', name))?.doc);
     let spec: EndpointSpec;
     try {
       spec = checkSpec(rest);

@@ -14,7 +14,7 @@ import { objectBody, type PipelineSettings, type SettingsSnapshot } from './sett
 import type { SettingRecord } from '../../ports/store/pipeline.js';
 
 export { AppendSignal, PartitionCursor, signalAppends, type PipelineConsumer } from './cursor.js';
-export { BUILT_IN_ENDPOINT, DEFAULT_RETRY, endpointRemovalCheck, endpointValidator, Endpoints, type EndpointHealth } from './endpoints.js';
+export { BUILT_IN_ENDPOINT, DEFAULT_RETRY, HIDDEN_SECRET, endpointRemovalCheck, endpointValidator, Endpoints, type EndpointHealth } from './endpoints.js';
 export { PipelineMessage, decodeBody } from './message.js';
 export { Pipeline, type Sweeper } from './pipeline.js';
 export { enrichmentValidator, FALLBACK_ROUTE, RouteTable, routeValidator } from './routing.js';
@@ -91,9 +91,10 @@ export class Routing {
     let routeName: string;
     let routeDoc: JsonObject;
     if (typeof req.routeName === 'string') {
-      const stored = await this.deps.settings.get('route', req.routeName);
-      routeName = stored.name;
-      routeDoc = stored.doc;
+      // `$fallback` exists even when never stored: IoT Hub's default, telemetry to `events`.
+      const stored = req.routeName === FALLBACK_ROUTE ? await this.deps.settings.find('route', FALLBACK_ROUTE) : await this.deps.settings.get('route', req.routeName);
+      routeName = req.routeName;
+      routeDoc = stored?.doc ?? await routeValidator(FALLBACK_ROUTE, {}, this.deps.settings);
     } else {
       routeName = '$test';
       routeDoc = await routeValidator(routeName, req.route, this.deps.settings);

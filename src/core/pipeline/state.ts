@@ -18,7 +18,14 @@ export class DeviceStateConsumer implements PipelineConsumer {
 
   async handle(_partition: string, messages: readonly PipelineMessage[]): Promise<void> {
     const updates = new Map<string, { deviceId: string; moduleId: string; values: Record<string, { value: JsonValue; timeMs: number }>; lastSeenMs: number }>();
+    const deleted: string[] = [];
     for (const m of messages) {
+      // A deleted device's state goes with it (a device created again under the id starts afresh).
+      if (m.source === 'lifecycle' && m.event.moduleId === '' && m.event.properties.opType === 'deleteDeviceIdentity') {
+        deleted.push(m.event.deviceId);
+        updates.forEach((u, k) => { if (u.deviceId === m.event.deviceId) updates.delete(k); });
+        continue;
+      }
       if (m.source !== 'telemetry') continue;
       const e = m.event;
       const k = identityKeyText(e);
@@ -32,6 +39,7 @@ export class DeviceStateConsumer implements PipelineConsumer {
         if (!prev || prev.timeMs <= e.enqueuedTimeMs) u.values[field] = { value, timeMs: e.enqueuedTimeMs };
       }
     }
+    for (const id of deleted) await this.deps.store.deleteDeviceState(id);
     if (updates.size === 0) return;
     const list: DeviceStateUpdate[] = [...updates.values()];
     await this.deps.store.mergeDeviceState(list);

@@ -59,7 +59,8 @@ async function longPoll(read: () => Promise<ReadResult>, waitMs: number, signal:
 /**
  * Server-Sent Events: `event: events` frames of up to `limit` records, each with `id:` the position token, from
  * `positions` on. A client that reads slowly only slows its own stream: the next read waits for the socket to drain.
- * With `checkpoint` the positions are stored after each frame is written (a group's at-least-once stream).
+ * With `checkpoint` the positions are stored once each frame is handed to the socket: a client that dies before it
+ * processed a frame loses it. For at-least-once, a client checkpoints itself (POST …/checkpoint) after processing.
  */
 async function streamSse(req: FastifyRequest, reply: FastifyReply, start: Positions, signal: AppendSignal,
   read: (positions: Positions) => Promise<ReadResult>, checkpoint?: (positions: Positions) => Promise<unknown>): Promise<void> {
