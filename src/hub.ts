@@ -197,7 +197,7 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     const rest: FastifyInstance = createRestServer({
       tls, access, logger, maxBodyBytes: config.limits.maxBodyBytes, requestsPerSecond: config.limits.serviceRequestsPerSecond,
     });
-    registerIdentityRoutes(rest, { registry, bulk, keyring });
+    registerIdentityRoutes(rest, { registry, bulk, keyring, health: () => store.pipeline.healthCounts() });
     registerTwinRoutes(rest, { twins });
     registerMethodRoutes(rest, { methods });
     registerC2dRoutes(rest, { c2d });

@@ -178,7 +178,7 @@ export async function admin(noun: string, args: string[]): Promise<number> {
       case 'stats': {
         const devices = (await client.call('GET', '/statistics/devices')).body as Record<string, number>;
         const service = (await client.call('GET', '/statistics/service')).body as Record<string, number>;
-        print({ ...devices, ...service }, out, ['totalDeviceCount', 'enabledDeviceCount', 'disabledDeviceCount', 'connectedDeviceCount']);
+        print({ ...devices, ...service }, out, ['totalDeviceCount', 'enabledDeviceCount', 'disabledDeviceCount', 'connectedDeviceCount', 'healthyDeviceCount', 'unhealthyDeviceCount']);
         break;
       }
       default: throw new CliError(`unknown command '${noun}'`);

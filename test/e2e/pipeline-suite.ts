@@ -172,6 +172,10 @@ export function pipelineSuite(opts: { address: string; webhookAddress: string; a
         const state = await call('GET', '/corral/v1/devices/pipe-beat/state');
         assert.equal(state.health, 'healthy');
       }, 10_000, 100);
+      // Fleet health is in the registry statistics (a Corral extension the SDK passes through) and in /metrics.
+      const stats = (await registry.getRegistryStatistics()).responseBody as unknown as { healthyDeviceCount: number; unhealthyDeviceCount: number };
+      assert.ok(stats.healthyDeviceCount >= 1, JSON.stringify(stats));
+      assert.equal(typeof stats.unhealthyDeviceCount, 'number');
       const metrics = await serviceCall(address, owner(), 'GET', '/metrics');
       assert.equal(metrics.status, 200);
       assert.match(metrics.text, /corral_device_health\{health="healthy"\} \d+/);

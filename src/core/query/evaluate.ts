@@ -10,6 +10,7 @@ import type {
   ArithmeticOp, CompareOp, FieldRef, IdentityQueryColumn, QueryExpr, QueryFunction, ScalarValue, TelemetryDocs,
 } from '../../ports/store/query.js';
 import { valueAt } from './project.js';
+import { orderSatisfies } from '../../ports/store/query.js';
 
 /** A value as a condition sees it: JSON, or undefined (missing, or of types that made an expression undefined). */
 type Value = JsonValue | undefined;
@@ -70,14 +71,7 @@ function compare(a: Value, op: CompareOp, b: Value): Truth {
   else if (type === 'string') order = compareText(a as string, b as string);
   else order = a === b ? 0 : Number(a) < Number(b) ? -1 : 1;
   if (type === 'null' && (op === '<' || op === '>' || op === '!=')) return false;
-  switch (op) {
-    case '=': return order === 0;
-    case '!=': return order !== 0;
-    case '<': return order < 0;
-    case '<=': return order <= 0;
-    case '>': return order > 0;
-    case '>=': return order >= 0;
-  }
+  return orderSatisfies(op, order);
 }
 
 /** AND and OR over three values, as Kleene's logic (and Cosmos DB) define them. */

@@ -29,7 +29,7 @@ function parseTop(q: unknown): number {
 }
 
 /** IoT Hub's registry routes: devices, modules, bulk operations and statistics. */
-export function registerIdentityRoutes(app: FastifyInstance, deps: { registry: Registry; bulk: BulkRegistry; keyring: KeyRing }): void {
+export function registerIdentityRoutes(app: FastifyInstance, deps: { registry: Registry; bulk: BulkRegistry; keyring: KeyRing; health?: () => Promise<{ healthy: number; unhealthy: number }> }): void {
   const { registry, bulk, keyring } = deps;
 
   // PUT without If-Match creates (409 if it exists); with If-Match updates (IoT Hub's rule).
@@ -76,9 +76,14 @@ export function registerIdentityRoutes(app: FastifyInstance, deps: { registry: R
   app.get<{ Params: DeviceParams }>('/devices/:deviceId/modules', { config: READ }, async (req) =>
     (await registry.listModules(req.params.deviceId)).map((r) => moduleView(r, keyring)));
 
+  // IoT Hub's three counts, and Corral's fleet health (devices judged by a heartbeat expectation, docs/pipeline.md).
   app.get('/statistics/devices', { config: READ }, async () => {
     const c = await registry.statistics();
-    return { totalDeviceCount: c.total, enabledDeviceCount: c.enabled, disabledDeviceCount: c.disabled };
+    const h = deps.health ? await deps.health() : undefined;
+    return {
+      totalDeviceCount: c.total, enabledDeviceCount: c.enabled, disabledDeviceCount: c.disabled,
+      ...(h ? { healthyDeviceCount: h.healthy, unhealthyDeviceCount: h.unhealthy } : {}),
+    };
   });
   app.get('/statistics/service', { config: { rights: ['ServiceConnect', 'RegistryRead'] } }, async () => {
     const c = await registry.statistics();

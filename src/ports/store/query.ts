@@ -81,6 +81,18 @@ export type FieldRef =
   | { readonly kind: 'document'; readonly document: QueryDocument; readonly path: readonly string[] };
 
 export type CompareOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
+
+/** Whether `a op b` holds, given the order of a and b (negative, 0, positive). */
+export function orderSatisfies(op: CompareOp, order: number): boolean {
+  switch (op) {
+    case '=': return order === 0;
+    case '!=': return order !== 0;
+    case '<': return order < 0;
+    case '<=': return order <= 0;
+    case '>': return order > 0;
+    case '>=': return order >= 0;
+  }
+}
 export type ArithmeticOp = '+' | '-' | '*' | '/' | '%';
 
 /** Functions over values; all names upper case (the parser folds case and the aliases STARTS_WITH, ENDS_WITH). */

@@ -1,4 +1,5 @@
 import type { CompareOp, QueryExpr, QueryFunction, ScalarValue } from '../query.js';
+import { orderSatisfies } from '../query.js';
 import {
   FALSE, JSON_TYPES, SCALAR_TYPES, SQL_OPS, TRUE, sqlAnd, sqlNotTrue, sqlOr,
   type JsonType, type ScalarType,
@@ -99,14 +100,7 @@ function compareAs(ctx: QueryContext, type: ScalarType, left: Val, op: CompareOp
 function compareLiterals(a: ScalarValue, op: CompareOp, b: ScalarValue): boolean {
   if (scalarType(a) !== scalarType(b)) return false;
   const order = literalOrder(a, b);
-  switch (op) {
-    case '=': return order === 0;
-    case '!=': return order !== 0;
-    case '<': return order < 0;
-    case '<=': return order <= 0;
-    case '>': return order > 0;
-    case '>=': return order >= 0;
-  }
+  return orderSatisfies(op, order);
 }
 
 /** Two literals of one type: strings bytewise, numbers and booleans (false < true) by value; null equals null. */
