@@ -39,7 +39,10 @@ const MQTT_PORT = 18830;
 const ROUTE = 'bench';
 const ENDPOINT = 'bench-receiver';
 const RULE = 'bench-hot';
-/** Device 0's first slot sends this: above the rule's 90, so the rule raises and clears about once per cycle. */
+/**
+ * Device 0's first slot sends this: above the rule's 90, so the rule raises and clears about once per cycle of that
+ * device (with one slot, device 0 is always hot: one alert, raised once).
+ */
 const HOT = 95;
 const TOKEN_HOURS = 12;
 const KEEPALIVE_SECONDS = 1200;
@@ -330,6 +333,6 @@ export async function run(args: string[]): Promise<void> {
     + `  ingest-alone ${Math.round(ingest.load.perSecond)} msgs/s  ratio ${(e2ePerSecond / ingest.load.perSecond).toFixed(2)}×`
     + `  e2e ${latency(arrivals.latenciesMs)}  lag p99 ${records(routeLags, 99)} records (max ${records(routeLags, 100)})`
     + `${ruleWired ? `  rules lag p99 ${records(ruleLags, 99)} (max ${records(ruleLags, 100)})` : ''}  ${drain}`
-    + `  (${settings}; ${opts.endpoint} receiver in the bench process; ${ruleWired ? `rule '${RULE}' threshold raised ${alertCount} alerts` : 'no rule: PUT /corral/v1/rules answered 404'}`
+    + `  (${settings}; ${opts.endpoint} receiver in the bench process; ${ruleWired ? `rule '${RULE}' threshold raised ${alertCount} alert${alertCount === 1 ? '' : 's'}` : 'no rule: PUT /corral/v1/rules answered 404'}`
     + `; ${arrivals.received} of ${piped.load.ackedTotal} records received, ${arrivals.duplicates} again)`);
 }

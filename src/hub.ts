@@ -37,7 +37,7 @@ import { JetStreamEventLogSet } from './ports/eventlog/jetstream/index.js';
 import { checkEndpointSpec, openEndpoint } from './ports/endpoints/index.js';
 import { SystemEvents } from './core/events/index.js';
 import {
-  Alerts, AppendSignal, ConsumerGroups, healthProfileValidator, RulesEngine, ruleValidator, Wellness, DeviceStateConsumer, endpointRemovalCheck, endpointValidator, Endpoints, enrichmentValidator,
+  Alerts, AppendSignal, ConsumerGroups, healthProfileValidator, RulesEngine, ruleValidator, Wellness, WELLNESS_RULE, DeviceStateConsumer, endpointRemovalCheck, endpointValidator, Endpoints, enrichmentValidator,
   Pipeline, pipelineMetrics, PipelineSettings, Routing, routeValidator, signalAppends,
 } from './core/pipeline/index.js';
 import { registerRoutingRoutes } from './edges/rest/pipeline.js';
@@ -178,7 +178,12 @@ export async function createHub(config: HubConfig, clock: Clock = systemClock): 
     const rules = new RulesEngine({
       settings, alerts, store, clock, onError: (err, ctx) => logger.warn({ err, ...ctx }, 'rule skipped a record'),
     });
-    const stateConsumer = new DeviceStateConsumer({ store: store.pipeline, onSeen: (keys, nowMs) => wellness.seen(keys, nowMs) });
+    const stateConsumer = new DeviceStateConsumer({
+      store: store.pipeline, onSeen: (keys, nowMs) => wellness.seen(keys, nowMs),
+      onDeleted: async (ids) => {
+        for (const deviceId of ids) await alerts.clear(WELLNESS_RULE, { deviceId, moduleId: '' }, { reason: 'the device was deleted' });
+      },
+    });
     const pipeline: Pipeline = new Pipeline({
       store, log: logs, clock, settings, endpoints, signal: appended, hubName: config.hostName,
       consumers: [stateConsumer, rules],

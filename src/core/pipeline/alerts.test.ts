@@ -183,6 +183,7 @@ test('alert changes reach the EventLog as alerts events, as routes read them', a
     const alerts = new Alerts({ store: store.pipeline, clock, events });
     const a = await alerts.raise({ ruleName: 'hot', key: d('d1', 'm1'), severity: 'error', details: { value: 31 } });
     await alerts.acknowledge(a.id, 'ops');
+    await alerts.flush(); // raise and clear append their notification without waiting; flush waits for it
     const records = await log.read({ after: 0, limit: 10 });
     assert.deepEqual(records.map((r) => [r.kind, r.deviceId, r.moduleId, r.properties.opType]), [
       ['alerts', 'd1', 'm1', 'alertRaised'], ['alerts', 'd1', 'm1', 'alertAcknowledged'],

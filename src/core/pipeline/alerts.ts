@@ -120,7 +120,7 @@ export class Alerts {
 
   /** raised → acknowledged; an acknowledged alert is returned as it is. 404 when unknown, 409999 when cleared. */
   async acknowledge(id: string, by: string): Promise<AlertRecord> {
-    return this.transition(id, (a) => {
+    return this.operatorChange(id, (a) => {
       if (a.status === 'acknowledged') return undefined;
       if (a.status === 'cleared') throw new PipelineItemConflict(`alert '${id}' is cleared; only an open alert can be acknowledged`);
       return { status: 'acknowledged', acknowledgedMs: this.deps.clock.now(), acknowledgedBy: by };
@@ -147,7 +147,7 @@ export class Alerts {
 
   /** Clears an alert by hand (a cleared one is returned as it is); 404 when unknown. */
   async clearById(id: string, by: string): Promise<AlertRecord> {
-    return this.transition(id, (a) => {
+    return this.operatorChange(id, (a) => {
       if (a.status === 'cleared') return undefined;
       return { status: 'cleared', clearedMs: this.deps.clock.now(), details: { ...a.details, cleared: { by, manual: true } } };
     }, 'alertCleared');
@@ -211,9 +211,30 @@ export class Alerts {
     throw new PipelineItemConflict(`alert '${id}' keeps changing; retry`);
   }
 
+  /**
+   * The notification is appended without waiting for its commit, so judging the next record never waits on the
+   * EventLog: appends keep the order they were made in, and `flush()` waits for all of them (the rules engine does
+   * at the end of each batch, before its checkpoint moves).
+   */
   private async changed(op: 'alertRaised' | 'alertAcknowledged' | 'alertCleared', a: AlertRecord): Promise<void> {
     for (const l of this.listeners) l(a);
-    await this.deps.events.alert(op, { deviceId: a.deviceId, moduleId: a.moduleId }, alertView(a));
+    const appended: Promise<void> = this.deps.events.alert(op, { deviceId: a.deviceId, moduleId: a.moduleId }, alertView(a))
+      .finally(() => this.pending.delete(appended));
+    this.pending.add(appended);
+  }
+
+  private readonly pending = new Set<Promise<void>>();
+
+  /** An operator's change: its notification is in the log when the call returns. */
+  private async operatorChange(id: string, change: Parameters<Alerts['transition']>[1], op: Parameters<Alerts['transition']>[2]): Promise<AlertRecord> {
+    const r = await this.transition(id, change, op);
+    await this.flush();
+    return r;
+  }
+
+  /** Waits until every notification made so far is in the EventLog (or its failure was reported). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 }
 

@@ -19,6 +19,7 @@ export interface PipelineConsumer {
   handle(partition: string, messages: readonly PipelineMessage[]): Promise<void>;
 }
 
+
 /** Resolves waiters when records are appended to this node's partition. */
 export class AppendSignal {
   private waiters = new Set<() => void>();
@@ -39,15 +40,48 @@ export class AppendSignal {
   }
 }
 
+/** Records per read while a cursor keeps up, and while it is behind (one delivery per read, so bigger catches up). */
+export const SMALL_BATCH = 1000;
+export const LARGE_BATCH = 10_000;
+
+/**
+ * One partition's reads, shared by its cursors: the routes, the device state and the rules usually stand at the same
+ * place, so a read made for one serves the others (in flight or just done), and each record is decoded once. Only
+ * full batches are kept (8 of them): a short one was the tail, which grows.
+ */
+export class SharedReads {
+  private readonly recent: { readonly after: number; readonly messages: readonly PipelineMessage[] }[] = [];
+  private readonly inFlight = new Map<string, Promise<readonly PipelineMessage[]>>();
+
+  constructor(readonly reader: EventLogReader, private readonly partition: string) {}
+
+  read(after: number, limit: number): Promise<readonly PipelineMessage[]> {
+    const hit = this.recent.find((e) => e.after === after && e.messages.length >= limit);
+    if (hit) return Promise.resolve(hit.messages.length === limit ? hit.messages : hit.messages.slice(0, limit));
+    const key = `${after}:${limit}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.reader.read({ after, limit }).then((events) => {
+        const messages = events.map((e) => new PipelineMessage(this.partition, e));
+        if (messages.length === limit) {
+          this.recent.push({ after, messages });
+          if (this.recent.length > 8) this.recent.shift();
+        }
+        return messages;
+      }).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+}
+
 export interface CursorOptions {
   readonly store: PipelineStore;
-  readonly reader: EventLogReader;
+  readonly reads: SharedReads;
   readonly partition: string;
   readonly consumer: PipelineConsumer;
   readonly clock: Clock;
   readonly signal: AppendSignal;
-  /** Records per read (default 1000). */
-  readonly batchSize?: number;
   /** How long a caught-up cursor waits before it looks again without a signal (default 250 ms). */
   readonly idleMs?: number;
   /** Where to start with no checkpoint: 'latest' (the default) or 'earliest'. */
@@ -83,6 +117,7 @@ export class PartitionCursor {
   private async loop(): Promise<void> {
     const o = this.opts;
     let backoffMs = 100;
+    let batch = SMALL_BATCH;
     try {
       this.position = await this.initialPosition();
     } catch (err) {
@@ -92,14 +127,15 @@ export class PartitionCursor {
     }
     while (!this.stopped) {
       try {
-        const events = await o.reader.read({ after: this.position, limit: o.batchSize ?? 1000 });
-        if (events.length === 0) {
+        const messages = await o.reads.read(this.position, batch);
+        // A full read means the cursor is behind: read more at a time until it has caught up.
+        batch = messages.length === batch ? LARGE_BATCH : SMALL_BATCH;
+        if (messages.length === 0) {
           await Promise.race([o.signal.wait(o.idleMs ?? 250), this.pause(o.idleMs ?? 250)]);
           continue;
         }
-        const messages = events.map((e) => new PipelineMessage(o.partition, e));
         await o.consumer.handle(o.partition, messages);
-        const last = events[events.length - 1];
+        const last = messages[messages.length - 1].event;
         await o.store.writeCheckpoint(o.consumer.name, o.partition, last.sequence, o.clock.now(), true);
         this.position = last.sequence;
         this.lastHandledMs = o.clock.now();
@@ -118,7 +154,7 @@ export class PartitionCursor {
     const o = this.opts;
     const saved = (await o.store.readCheckpoints(o.consumer.name))[o.partition];
     if (saved !== undefined) return saved;
-    const start = o.startAt === 'earliest' ? 0 : await o.reader.lastSequence();
+    const start = o.startAt === 'earliest' ? 0 : await o.reads.reader.lastSequence();
     await o.store.writeCheckpoint(o.consumer.name, o.partition, start, o.clock.now(), true);
     return start;
   }

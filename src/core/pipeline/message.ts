@@ -89,8 +89,11 @@ export class PipelineMessage {
     return this.appBag as Record<string, string>;
   }
 
-  /** System properties by IoT Hub's routing-query names too (`contentType`, `connectionDeviceId`, …). */
-  routingSystemProperties(): Record<string, string> {
+  private routingBag: Record<string, string> | undefined;
+
+  /** System properties by IoT Hub's routing-query names too (`contentType`, `connectionDeviceId`, …); computed once. */
+  routingSystemProperties(): Readonly<Record<string, string>> {
+    if (this.routingBag) return this.routingBag;
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.systemProperties)) {
       out[k] = v;
@@ -100,6 +103,7 @@ export class PipelineMessage {
     out.connectionDeviceId ??= this.event.deviceId;
     if (this.event.moduleId) out.connectionModuleId ??= this.event.moduleId;
     out.enqueuedTime ??= new Date(this.event.enqueuedTimeMs).toISOString();
+    this.routingBag = out;
     return out;
   }
 

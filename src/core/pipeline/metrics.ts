@@ -29,7 +29,7 @@ export async function pipelineMetrics(deps: { log: EventLogSet; pipeline: Pipeli
       { labels: { state: 'total' }, value: counts.total }, { labels: { state: 'enabled' }, value: counts.enabled },
       { labels: { state: 'disabled' }, value: counts.disabled }, { labels: { state: 'connected' }, value: counts.connected },
     ] },
-    { name: 'corral_device_health', help: 'Devices judged by a heartbeat expectation, by health.', type: 'gauge', samples: [
+    { name: 'corral_device_health', help: 'Devices by health: healthy once heard from, unhealthy after a missed heartbeat (until heard from again).', type: 'gauge', samples: [
       { labels: { health: 'healthy' }, value: fleet.healthy }, { labels: { health: 'unhealthy' }, value: fleet.unhealthy },
     ] },
     { name: 'corral_alerts_open', help: 'Open (raised or acknowledged) alerts, by severity.', type: 'gauge', samples: Object.entries(alerts.open).map(([severity, value]) => ({ labels: { severity }, value })) },

@@ -10,7 +10,7 @@ import type { Clock } from '../../ports/clock/index.js';
 import type { EventLogSet } from '../../ports/eventlog/index.js';
 import type { SettingRecord } from '../../ports/store/pipeline.js';
 import type { Store } from '../../ports/store/index.js';
-import { AppendSignal, PartitionCursor, type PipelineConsumer } from './cursor.js';
+import { AppendSignal, PartitionCursor, SharedReads, type PipelineConsumer } from './cursor.js';
 import { BUILT_IN_ENDPOINT, type EndpointHealth, type Endpoints } from './endpoints.js';
 import { FALLBACK_ROUTE, RouteConsumer, RouteTable, routeCheckpoint } from './routing.js';
 import type { PipelineSettings } from './settings.js';
@@ -60,6 +60,7 @@ export interface RouteHealth {
 
 export class Pipeline {
   private readonly cursors = new Map<string, Map<string, RunningCursor>>();
+  private readonly reads = new Map<string, SharedReads>();
   private readonly held = new Set<string>();
   private table: RouteTable | undefined;
   private tableVersion = -1;
@@ -214,7 +215,7 @@ export class Pipeline {
       if (running.get(consumer.name)?.key === key) continue;
       const isRoute = consumer instanceof RouteConsumer;
       const cursor = new PartitionCursor({
-        store: this.deps.store.pipeline, reader: this.deps.log.reader(p), partition: p, consumer, clock: this.deps.clock,
+        store: this.deps.store.pipeline, reads: this.sharedReads(p), partition: p, consumer, clock: this.deps.clock,
         signal: this.deps.signal, startAt: isRoute ? 'earliest' : 'latest',
         onError: (err) => this.deps.onError(err, `${consumer.name} on partition ${p}`),
       });
@@ -223,10 +224,17 @@ export class Pipeline {
     }
   }
 
+  private sharedReads(p: string): SharedReads {
+    let r = this.reads.get(p);
+    if (!r) { r = new SharedReads(this.deps.log.reader(p), p); this.reads.set(p, r); }
+    return r;
+  }
+
   private async stopPartition(p: string): Promise<void> {
     const running = this.cursors.get(p);
     this.cursors.delete(p);
     this.held.delete(p);
+    this.reads.delete(p);
     if (running) await Promise.all([...running.values()].map((r) => r.cursor.stop()));
     this.deps.onPartitionStopped?.(p);
   }

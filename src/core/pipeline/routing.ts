@@ -18,6 +18,8 @@ import type { PipelineMessage } from './message.js';
 import { objectBody, onlyFields, type PipelineSettings, type SettingsSnapshot } from './settings.js';
 
 export const FALLBACK_ROUTE = '$fallback';
+/** The most document bytes one delivery carries (one webhook request, one PostgreSQL insert). */
+const MAX_DELIVERY_BYTES = 4 * 1024 * 1024;
 /** IoT Hub allows 10 enrichments per hub. */
 const MAX_ENRICHMENTS = 10;
 const MAX_ENRICHMENT_VALUE = 256;
@@ -163,9 +165,10 @@ export class RouteTable {
 /** The facts a condition reads from a message (and the twin, when it reads `$twin`). */
 export function messageFacts(m: PipelineMessage, twin: IdentityRecord | undefined): MessageFacts {
   return {
-    system: m.routingSystemProperties(),
-    app: m.appProperties,
-    body: m.json,
+    // Read only by conditions that name a system property; built once per message (PipelineMessage caches it).
+    get system() { return m.routingSystemProperties(); },
+    get app() { return m.appProperties; },
+    get body() { return m.json; },
     ...(twin ? { twin: { tags: twin.twin.tags, properties: { desired: twin.twin.desired, reported: twin.twin.reported } } } : {}),
   };
 }
@@ -212,9 +215,14 @@ export class RouteConsumer implements PipelineConsumer {
         json: JSON.stringify(m.toJson({ route: route.name, enrichments: table.enrich(route.endpoint, twin) })),
       });
     }
-    if (out.length === 0) return;
-    await this.deps.endpoints.deliver(route.endpoint, { route: route.name, messages: out }, this.deps.isStopping);
-    this.delivered += out.length;
+    // In order, in requests of at most MAX_DELIVERY_BYTES of documents (a receiver's body limit is often a few MB).
+    for (let start = 0; start < out.length;) {
+      let end = start;
+      for (let bytes = 0; end < out.length && (end === start || bytes + out[end].json.length <= MAX_DELIVERY_BYTES); end++) bytes += out[end].json.length;
+      await this.deps.endpoints.deliver(route.endpoint, { route: route.name, messages: out.slice(start, end) }, this.deps.isStopping);
+      this.delivered += end - start;
+      start = end;
+    }
   }
 }
 

@@ -115,6 +115,8 @@ export class RulesEngine implements PipelineConsumer {
 
   async handle(partition: string, messages: readonly PipelineMessage[]): Promise<void> {
     await this.exclusive(partition, () => this.handleBatch(partition, messages));
+    // The batch's alert notifications are in the log before the checkpoint moves past the batch.
+    await this.deps.alerts.flush();
   }
 
   private async handleBatch(partition: string, messages: readonly PipelineMessage[]): Promise<void> {
@@ -168,12 +170,17 @@ export class RulesEngine implements PipelineConsumer {
       await this.deps.alerts.clearRule(ruleName, { reason: 'the rule was removed or disabled', time: isoTime(nowMs) });
     }
     for (const rule of rules.absence) {
-      const overdue = await this.deps.store.pipeline.overdueDevices({
-        heartbeat: { seconds: rule.seconds }, ...(rule.scope ? { where: rule.scope } : {}), nowMs, sinceMs: rule.updatedMs,
-        onlyHealthy: false, limit: this.tuning.maxOverduePerSweep,
-      });
-      for (const key of overdue) {
-        await this.settle(rule, key, true, () => ({ type: 'absence', seconds: rule.seconds, detectedTime: isoTime(nowMs) }));
+      // Page by page, so every overdue device is judged however many there are (most are alerted already: no write).
+      for (let after: string | undefined; ;) {
+        const overdue = await this.deps.store.pipeline.overdueDevices({
+          heartbeat: { seconds: rule.seconds }, ...(rule.scope ? { where: rule.scope } : {}), nowMs, sinceMs: rule.updatedMs,
+          onlyHealthy: false, limit: this.tuning.maxOverduePerSweep, ...(after === undefined ? {} : { afterDeviceId: after }),
+        });
+        for (const key of overdue) {
+          await this.settle(rule, key, true, () => ({ type: 'absence', seconds: rule.seconds, detectedTime: isoTime(nowMs) }));
+        }
+        if (overdue.length < this.tuning.maxOverduePerSweep) break;
+        after = overdue[overdue.length - 1].deviceId;
       }
     }
     for (const rule of rules.twin) {

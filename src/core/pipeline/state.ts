@@ -14,7 +14,12 @@ export const STATE_CONSUMER = 'state';
 export class DeviceStateConsumer implements PipelineConsumer {
   readonly name = STATE_CONSUMER;
 
-  constructor(private readonly deps: { store: PipelineStore; onSeen?: (keys: readonly IdentityKey[], nowMs: number) => Promise<void> }) {}
+  constructor(private readonly deps: {
+    store: PipelineStore;
+    onSeen?: (keys: readonly IdentityKey[], nowMs: number) => Promise<void>;
+    /** Devices whose deletion this batch held (their state is gone; alerts about their health must go too). */
+    onDeleted?: (deviceIds: readonly string[]) => Promise<void>;
+  }) {}
 
   async handle(_partition: string, messages: readonly PipelineMessage[]): Promise<void> {
     const updates = new Map<string, { deviceId: string; moduleId: string; values: Record<string, { value: JsonValue; timeMs: number }>; lastSeenMs: number }>();
@@ -40,6 +45,7 @@ export class DeviceStateConsumer implements PipelineConsumer {
       }
     }
     for (const id of deleted) await this.deps.store.deleteDeviceState(id);
+    if (deleted.length > 0) await this.deps.onDeleted?.(deleted);
     if (updates.size === 0) return;
     const list: DeviceStateUpdate[] = [...updates.values()];
     await this.deps.store.mergeDeviceState(list);

@@ -76,7 +76,7 @@ export function registerIdentityRoutes(app: FastifyInstance, deps: { registry: R
   app.get<{ Params: DeviceParams }>('/devices/:deviceId/modules', { config: READ }, async (req) =>
     (await registry.listModules(req.params.deviceId)).map((r) => moduleView(r, keyring)));
 
-  // IoT Hub's three counts, and Corral's fleet health (devices judged by a heartbeat expectation, docs/pipeline.md).
+  // IoT Hub's three counts, and Corral's fleet health (healthy once heard from, unhealthy after a missed heartbeat; docs/pipeline.md).
   app.get('/statistics/devices', { config: READ }, async () => {
     const c = await registry.statistics();
     const h = deps.health ? await deps.health() : undefined;

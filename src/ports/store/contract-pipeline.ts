@@ -235,6 +235,7 @@ function overdueCases(it: Case): void {
     const p = store.pipeline;
     assert.deepEqual(ids(await p.overdueDevices(base)), ['b/', 'c/', 'd/', 'f/']);
     assert.deepEqual(ids(await p.overdueDevices({ ...base, limit: 2 })), ['b/', 'c/']);
+    assert.deepEqual(ids(await p.overdueDevices({ ...base, limit: 2, afterDeviceId: 'c' })), ['d/', 'f/'], 'keyset paging');
     assert.deepEqual(ids(await p.overdueDevices({ ...base, onlyHealthy: true })), ['b/', 'c/', 'f/']);
     assert.deepEqual(ids(await p.overdueDevices({ ...base, sinceMs: NOW - 10_000 })), ['b/', 'f/'], 'never-heard devices count from sinceMs');
     assert.deepEqual(ids(await p.overdueDevices({ ...base, heartbeat: { seconds: 200 } })), ['c/', 'd/', 'f/']);

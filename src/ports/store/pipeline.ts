@@ -63,6 +63,8 @@ export interface OverdueOptions {
   readonly sinceMs: number;
   /** Only devices whose health is not already 'unhealthy' (for wellness) — or all overdue ones. */
   readonly onlyHealthy: boolean;
+  /** Keyset paging: only devices with a greater id. */
+  readonly afterDeviceId?: string;
   readonly limit: number;
 }
 
@@ -140,7 +142,7 @@ export interface PipelineStore {
   getDeviceState(key: IdentityKey): Promise<DeviceStateRecord | undefined>;
   /** Sets health (creating the row when absent, lastSeenMs 0); returns the keys whose health actually changed. */
   setHealth(keys: readonly IdentityKey[], health: DeviceHealth, nowMs: number): Promise<IdentityKey[]>;
-  /** Devices per health; devices never judged are not counted. */
+  /** Devices (not modules) per health; devices whose health was never set are not counted. */
   healthCounts(): Promise<Readonly<Record<DeviceHealth, number>>>;
   /** Devices that missed their heartbeat (see OverdueOptions), in deviceId order. */
   overdueDevices(opts: OverdueOptions): Promise<IdentityKey[]>;

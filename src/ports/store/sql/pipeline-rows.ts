@@ -173,7 +173,7 @@ export function overdueQuery(dialect: QueryDialect, o: OverdueOptions): { readon
   return params.finish(`SELECT i.device_id FROM (SELECT device_id, ${heartbeatMs} AS heartbeat_ms FROM identities WHERE ${devices}) AS i
     LEFT JOIN device_state s ON s.device_id = i.device_id AND s.module_id = ''
     WHERE i.heartbeat_ms IS NOT NULL AND COALESCE(NULLIF(s.last_seen_ms, 0), ${bindNumber(o.sinceMs)}) < ${bindNumber(o.nowMs)} - i.heartbeat_ms${healthy}
-    ORDER BY i.device_id LIMIT ${params.add(o.limit)}`);
+    ${o.afterDeviceId === undefined ? '' : `AND i.device_id > ${params.add(o.afterDeviceId)} `}ORDER BY i.device_id LIMIT ${params.add(o.limit)}`);
 }
 
 /** A heartbeat in ms read from the tags at `path`: NULL (no expectation) unless a positive number is there. */
