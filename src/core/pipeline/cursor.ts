@@ -45,35 +45,67 @@ export const SMALL_BATCH = 1000;
 export const LARGE_BATCH = 10_000;
 
 /**
- * One partition's reads, shared by its cursors: the routes, the device state and the rules usually stand at the same
- * place, so a read made for one serves the others (in flight or just done), and each record is decoded once. Only
- * full batches are kept (8 of them): a short one was the tail, which grows.
+ * One partition's reads, shared by its cursors (routes, device state, rules): the records read last are kept in a
+ * window, in order, so a cursor a little behind another is served from memory and every record is read from the log
+ * and decoded once. The window holds every record with a sequence in (startAfter, lastSequence]: it only grows by
+ * reading on from its end, and drops its oldest records beyond WINDOW_RECORDS. A cursor behind the window reads the
+ * log itself.
  */
 export class SharedReads {
-  private readonly recent: { readonly after: number; readonly messages: readonly PipelineMessage[] }[] = [];
-  private readonly inFlight = new Map<string, Promise<readonly PipelineMessage[]>>();
+  private window: PipelineMessage[] = [];
+  private startAfter = -1;
+  private endSequence = -1;
+  private extending: Promise<void> | undefined;
 
   constructor(readonly reader: EventLogReader, private readonly partition: string) {}
 
-  read(after: number, limit: number): Promise<readonly PipelineMessage[]> {
-    const hit = this.recent.find((e) => e.after === after && e.messages.length >= limit);
-    if (hit) return Promise.resolve(hit.messages.length === limit ? hit.messages : hit.messages.slice(0, limit));
-    const key = `${after}:${limit}`;
-    let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.reader.read({ after, limit }).then((events) => {
-        const messages = events.map((e) => new PipelineMessage(this.partition, e));
-        if (messages.length === limit) {
-          this.recent.push({ after, messages });
-          if (this.recent.length > 8) this.recent.shift();
-        }
-        return messages;
-      }).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, pending);
+  async read(after: number, limit: number): Promise<readonly PipelineMessage[]> {
+    if (this.startAfter < 0 || after < this.startAfter || after > this.endSequence) {
+      // Outside the window: start a new one here if the cursor is ahead of it (a new cursor at the tail, say).
+      if (this.startAfter >= 0 && after < this.startAfter) return this.readLog(after, limit);
+      this.window = [];
+      this.startAfter = after;
+      this.endSequence = after;
     }
-    return pending;
+    let served = this.serve(after, limit);
+    if (served.length < limit) {
+      // Read on from the window's end, once for all cursors waiting there.
+      await (this.extending ??= this.extend(limit).finally(() => { this.extending = undefined; }));
+      served = this.serve(after, limit);
+    }
+    return served;
+  }
+
+  private serve(after: number, limit: number): PipelineMessage[] {
+    let lo = 0;
+    let hi = this.window.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.window[mid].event.sequence <= after) lo = mid + 1; else hi = mid;
+    }
+    return this.window.slice(lo, lo + limit);
+  }
+
+  private async extend(limit: number): Promise<void> {
+    const from = this.endSequence;
+    const events = await this.reader.read({ after: from, limit: Math.max(limit, SMALL_BATCH) });
+    if (from !== this.endSequence) return; // the window moved meanwhile (a reset)
+    for (const e of events) this.window.push(new PipelineMessage(this.partition, e));
+    if (events.length > 0) this.endSequence = events[events.length - 1].sequence;
+    if (this.window.length > WINDOW_RECORDS) {
+      const drop = this.window.length - WINDOW_RECORDS;
+      this.startAfter = this.window[drop - 1].event.sequence;
+      this.window = this.window.slice(drop);
+    }
+  }
+
+  private async readLog(after: number, limit: number): Promise<PipelineMessage[]> {
+    return (await this.reader.read({ after, limit })).map((e) => new PipelineMessage(this.partition, e));
   }
 }
+
+/** Records a partition's shared window keeps. */
+const WINDOW_RECORDS = 50_000;
 
 export interface CursorOptions {
   readonly store: PipelineStore;

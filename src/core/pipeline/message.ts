@@ -4,6 +4,8 @@
  * consumer group and `corral events tail` carries (docs/pipeline.md).
  */
 
+import { isUtf8 } from 'node:buffer';
+import { isoTime } from '../../ports/clock/index.js';
 import type { StoredEvent } from '../../ports/eventlog/index.js';
 import type { JsonObject, JsonValue } from '../../ports/store/index.js';
 
@@ -22,6 +24,14 @@ const ROUTING_NAMES: Readonly<Record<string, string>> = {
   'iothub-enqueuedtime': 'enqueuedTime',
 };
 
+/** The last enqueued time formatted: records of one commit share their millisecond. */
+const lastIso = { ms: Number.NaN, text: '' };
+
+export interface JsonExtra {
+  readonly route?: string;
+  readonly enrichments?: Readonly<Record<string, string>>;
+}
+
 export type BodyEncoding = 'json' | 'utf-8' | 'base64';
 
 export interface DecodedBody {
@@ -30,19 +40,16 @@ export interface DecodedBody {
   readonly value: JsonValue;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * JSON when the content type is absent or JSON and the bytes parse (Corral reads `$body` without the content type
  * IoT Hub insists on, since the SDKs send none by default); UTF-8 text when they decode; else base64.
  */
 export function decodeBody(body: Uint8Array, contentType: string | undefined): DecodedBody {
-  let text: string;
-  try {
-    text = strictUtf8.decode(body);
-  } catch {
-    return { encoding: 'base64', value: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') };
-  }
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!isUtf8(bytes)) return { encoding: 'base64', value: bytes.toString('base64') };
+  let text = bytes.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const jsonish = contentType === undefined || contentType === '' || /json/i.test(contentType);
   if (jsonish && text.length > 0) {
     try {
@@ -102,36 +109,55 @@ export class PipelineMessage {
     }
     out.connectionDeviceId ??= this.event.deviceId;
     if (this.event.moduleId) out.connectionModuleId ??= this.event.moduleId;
-    out.enqueuedTime ??= new Date(this.event.enqueuedTimeMs).toISOString();
+    out.enqueuedTime ??= this.enqueuedTimeIso;
     this.routingBag = out;
     return out;
   }
 
   /** The record as one JSON document (docs/pipeline.md), with the route's enrichments when it has some. */
-  toJson(extra?: { readonly route?: string; readonly enrichments?: Readonly<Record<string, string>> }): JsonObject {
+  toJson(extra?: JsonExtra): JsonObject {
+    return JSON.parse(this.toJsonText(extra)) as JsonObject;
+  }
+
+  /**
+   * The document as JSON text: the hot path of every route, so it is written field by field (every field but the
+   * body is the hub's own) and a JSON body goes in as the device sent it, never parsed and serialised again.
+   */
+  toJsonText(extra?: JsonExtra): string {
     const e = this.event;
-    const doc: JsonObject = {
-      partition: this.partition,
-      sequenceNumber: e.sequence,
-      enqueuedTime: new Date(e.enqueuedTimeMs).toISOString(),
-      source: e.kind,
-      deviceId: e.deviceId,
-    };
-    if (e.moduleId) doc.moduleId = e.moduleId;
-    if (extra?.route) doc.route = extra.route;
-    doc.systemProperties = { ...this.systemProperties };
-    doc.properties = { ...this.appProperties };
-    if (extra?.enrichments && Object.keys(extra.enrichments).length > 0) doc.enrichments = { ...extra.enrichments };
-    doc.bodyEncoding = this.body.encoding;
-    doc.body = this.body.value;
-    return doc;
+    let text = `{"partition":${JSON.stringify(this.partition)},"sequenceNumber":${e.sequence},"enqueuedTime":"${this.enqueuedTimeIso}"`
+      + `,"source":${JSON.stringify(e.kind)},"deviceId":${JSON.stringify(e.deviceId)}`;
+    if (e.moduleId) text += `,"moduleId":${JSON.stringify(e.moduleId)}`;
+    if (extra?.route) text += `,"route":${JSON.stringify(extra.route)}`;
+    text += `,"systemProperties":${JSON.stringify(this.systemProperties)},"properties":${JSON.stringify(this.appProperties)}`;
+    if (extra?.enrichments && Object.keys(extra.enrichments).length > 0) text += `,"enrichments":${JSON.stringify(extra.enrichments)}`;
+    const body = this.body;
+    return `${text},"bodyEncoding":"${body.encoding}","body":${body.encoding === 'json' ? this.rawText() : JSON.stringify(body.value)}}`;
+  }
+
+  /** The body's text (only called when it decoded as JSON, so it is valid UTF-8). */
+  private rawText(): string {
+    const b = this.event.body;
+    const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+    // A byte order mark decodes away for JSON.parse, but is not JSON whitespace inside a document.
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
+
+  /** The enqueued time in ISO 8601: the annotation telemetry carries, else formatted (once per ms in a row). */
+  get enqueuedTimeIso(): string {
+    const annotated = this.event.properties['iothub-enqueuedtime'];
+    if (annotated !== undefined) return annotated;
+    if (lastIso.ms !== this.event.enqueuedTimeMs) { lastIso.ms = this.event.enqueuedTimeMs; lastIso.text = isoTime(lastIso.ms); }
+    return lastIso.text;
   }
 
   private split(): void {
     if (this.systemBag) return;
     const system: Record<string, string> = {};
     const app: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.event.properties)) {
+    const props = this.event.properties;
+    for (const k in props) {
+      const v = props[k];
       if (k.startsWith(SYSTEM_PREFIX)) system[k.slice(SYSTEM_PREFIX.length)] = v;
       else if (k.startsWith(ANNOTATION_PREFIX)) system[k] = v;
       else app[k] = v;

@@ -212,7 +212,7 @@ export class RouteConsumer implements PipelineConsumer {
       const e = m.event;
       out.push({
         partition, sequence: e.sequence, deviceId: e.deviceId, moduleId: e.moduleId, source: e.kind, enqueuedTimeMs: e.enqueuedTimeMs,
-        json: JSON.stringify(m.toJson({ route: route.name, enrichments: table.enrich(route.endpoint, twin) })),
+        json: m.toJsonText({ route: route.name, enrichments: table.enrich(route.endpoint, twin) }),
       });
     }
     // In order, in requests of at most MAX_DELIVERY_BYTES of documents (a receiver's body limit is often a few MB).
