@@ -13,6 +13,8 @@ import tls from 'node:tls';
  *   127.0.0.10 rest-raw (throttled hub)   127.0.0.11 c2d-http   127.0.0.12 device-mqtt   127.0.0.13 device-mqtt-raw
  *   127.0.0.14 device-http   127.0.0.15/16 two-nodes   127.0.0.17 device-x509   127.0.0.18/19 fleet (sqlite/postgres)
  *   127.0.0.20/21 jobs-restart (sqlite/postgres)   127.0.0.22 cli-pipeline
+ *   127.0.0.23 pipeline-sqlite (.24 its webhook)   127.0.0.25 pipeline-jetstream (.26 its webhook)
+ *   127.0.0.27/28 pipeline-cluster (.29 its webhook)
  *   127.0.0.50+ benchmarks
  */
 
