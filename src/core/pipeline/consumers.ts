@@ -119,6 +119,8 @@ export interface ConsumerGroupsDeps {
 }
 
 export class ConsumerGroups {
+  private known: { atMs: number; partitions: Promise<string[]> } | undefined;
+
   constructor(private readonly deps: ConsumerGroupsDeps) {
     deps.settings.register('consumerGroup', (name, body) => {
       const doc = objectBody(body ?? {}, 'consumer group');
@@ -179,7 +181,7 @@ export class ConsumerGroups {
     const positions: Positions = { ...req.positions };
     const events: JsonObject[] = [];
     const table = req.view === 'events' ? await this.deps.routes() : undefined;
-    for (const p of await this.deps.log.partitions()) {
+    for (const p of await this.partitions()) {
       positions[p] ??= await this.startOf(p, req.start);
       const reader = this.deps.log.reader(p);
       // Filtered records still move the position, so a sparse view does not read the same records again.
@@ -236,6 +238,17 @@ export class ConsumerGroups {
       out[p] = { checkpoint, last, lag: Math.max(0, last - checkpoint) };
     }
     return out;
+  }
+
+  /** The partitions, asked of the log at most once a second (on JetStream it is a request to the server). */
+  private partitions(): Promise<string[]> {
+    const now = this.deps.clock.now();
+    if (!this.known || now - this.known.atMs >= 1000) {
+      const partitions = this.deps.log.partitions();
+      this.known = { atMs: now, partitions };
+      partitions.catch(() => { this.known = undefined; });
+    }
+    return this.known.partitions;
   }
 
   private async startOf(partition: string, start: StartSpec): Promise<number> {
