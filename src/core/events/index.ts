@@ -3,6 +3,10 @@
  * state), to jobs and to alerts, appended to the EventLog as IoT Hub's routing sources describe them, so consumers
  * and routes read them in order with telemetry. An event is appended after the change it reports is stored: the
  * change stands even if the append fails (the failure is reported to `onError`), never the other way round.
+ *
+ * Each method resolves once its events are committed, and never rejects. Most callers do not wait (`void`): appends
+ * keep the order they were made in, so a twin PATCH answers without waiting for a commit of the log; closing the
+ * log commits what is pending.
  */
 
 import { isoTime, type Clock } from '../../ports/clock/index.js';

@@ -193,9 +193,9 @@ export class BulkRegistry {
       const t = op.record.twin;
       return [{ key: { deviceId: op.record.deviceId, moduleId: op.record.moduleId }, op: 'replaceTwin' as const, version: t.version, tags: t.tags, desired: { patch: t.desired, version: t.desiredVersion } }];
     });
-    await events.lifecycle('create', created);
-    await events.lifecycle('delete', deleted);
-    await events.twinChanged(twins);
+    void events.lifecycle('create', created);
+    void events.lifecycle('delete', deleted);
+    void events.twinChanged(twins);
   }
 
   /** Connected devices hear of desired properties a bulk updateTwin (or update with a twin) replaced. */

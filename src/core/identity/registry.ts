@@ -129,7 +129,7 @@ export class Registry {
     }
     const record = this.build(key, spec);
     if (!(await this.deps.store.identities.insert(record))) throw alreadyExists(key);
-    await this.deps.events?.lifecycle('create', [lifecycleEntry(record)]);
+    void this.deps.events?.lifecycle('create', [lifecycleEntry(record)]);
     return record;
   }
 
@@ -184,7 +184,7 @@ export class Registry {
       const doomed = await this.withModules([key]);
       if (await this.deps.store.identities.delete(key, current.rev)) {
         await this.kick(doomed, 'its identity was deleted');
-        await this.deps.events?.lifecycle('delete', [lifecycleEntry(current)]);
+        void this.deps.events?.lifecycle('delete', [lifecycleEntry(current)]);
         return;
       }
     }

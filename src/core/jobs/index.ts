@@ -44,7 +44,7 @@ export class Jobs {
     const job = parseJobRequest(jobId, body, this.deps.clock.now(), this.deps.limits);
     if (!(await this.deps.store.jobs.insert(job))) throw new JobAlreadyExists(job.jobId);
     this.deps.onScheduled?.();
-    await this.deps.events?.job('jobCreated', jobEventBody(job));
+    void this.deps.events?.job('jobCreated', jobEventBody(job));
     return this.view(job);
   }
 
@@ -68,7 +68,7 @@ export class Jobs {
       const cancelled: JobRecord = { ...job, status: 'cancelled', endMs: now };
       if (await this.deps.store.jobs.replace(cancelled, job.rev)) {
         await this.deps.store.jobs.cancelPending(jobId, isoTime(now));
-        await this.deps.events?.job('jobCancelled', jobEventBody(cancelled));
+        void this.deps.events?.job('jobCancelled', jobEventBody(cancelled));
         return this.view({ ...cancelled, rev: job.rev + 1 });
       }
     }

@@ -115,7 +115,7 @@ export class JobRunner {
     let started = false;
     const running = await this.transition(jobId, (j) => (j.status === 'queued' || j.status === 'scheduled') && j.startMs <= this.deps.clock.now()
       ? (started = true, { ...j, status: 'running' }) : undefined);
-    if (started && running) await this.deps.events?.job('jobRunning', jobEventBody(running));
+    if (started && running) void this.deps.events?.job('jobRunning', jobEventBody(running));
     const inFlight = new Set<Promise<void>>();
     const results: DeviceJobResult[] = [];
     try {
@@ -224,7 +224,7 @@ export class JobRunner {
     let ended = false;
     const done = await this.transition(jobId, (j) => j.status === 'running' && j.expandAfter === null
       ? (ended = true, { ...j, status: 'completed', endMs: now, statistics: stats }) : undefined);
-    if (ended && done) await this.deps.events?.job('jobCompleted', jobEventBody(done, stats));
+    if (ended && done) void this.deps.events?.job('jobCompleted', jobEventBody(done, stats));
     this.conditions.delete(jobId);
   }
 
@@ -238,7 +238,7 @@ export class JobRunner {
     } : undefined);
     if (ended?.status === 'failed') {
       await this.deps.store.jobs.cancelPending(job.jobId, isoTime(now));
-      await this.deps.events?.job('jobFailed', jobEventBody(ended));
+      void this.deps.events?.job('jobFailed', jobEventBody(ended));
     }
     this.conditions.delete(job.jobId);
   }

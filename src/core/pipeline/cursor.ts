@@ -15,6 +15,17 @@ import { PipelineMessage } from './message.js';
 export interface PipelineConsumer {
   /** Its checkpoint's name in the Store. */
   readonly name: string;
+  /**
+   * Once caught up, how long to let records gather before reading again (default 0: at the next append). Each read
+   * costs a few calls and each handled batch at least one write, so a consumer that need not be immediate (device
+   * state) takes its records in fewer, larger batches.
+   */
+  readonly readIntervalMs?: number;
+  /**
+   * True while it has nothing to do (a rules engine without rules): the cursor then reads nothing and keeps its place
+   * at the end of the log, so it starts with what comes after it has work again.
+   */
+  isIdle?(): Promise<boolean>;
   /** Handles records read from `partition`, in order. Throwing retries the same batch after a back-off. */
   handle(partition: string, messages: readonly PipelineMessage[]): Promise<void>;
 }
@@ -122,6 +133,9 @@ export interface CursorOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** How often an idle consumer looks whether it has work again, and how often it checkpoints its place. */
+const IDLE_CONSUMER_MS = 500;
+const IDLE_CHECKPOINT_MS = 5000;
 
 export class PartitionCursor {
   private stopped = false;
@@ -159,6 +173,11 @@ export class PartitionCursor {
     }
     while (!this.stopped) {
       try {
+        if (await o.consumer.isIdle?.()) {
+          await this.skipToEnd();
+          await Promise.race([o.signal.wait(IDLE_CONSUMER_MS), this.pause(IDLE_CONSUMER_MS)]);
+          continue;
+        }
         const messages = await o.reads.read(this.position, batch);
         // A full read means the cursor is behind: read more at a time until it has caught up.
         batch = messages.length === batch ? LARGE_BATCH : SMALL_BATCH;
@@ -173,6 +192,7 @@ export class PartitionCursor {
         this.lastHandledMs = o.clock.now();
         this.lastEnqueuedMs = last.enqueuedTimeMs;
         backoffMs = 100;
+        if (batch === SMALL_BATCH && o.consumer.readIntervalMs) await this.pause(o.consumer.readIntervalMs);
       } catch (err) {
         if (this.stopped) break;
         o.onError(err);
@@ -180,6 +200,16 @@ export class PartitionCursor {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
       }
     }
+  }
+
+  /** An idle consumer's place follows the end of the log; its checkpoint, at most every few seconds. */
+  private async skipToEnd(): Promise<void> {
+    const o = this.opts;
+    this.position = Math.max(this.position, await o.reads.reader.lastSequence());
+    const now = o.clock.now();
+    if (now - this.lastHandledMs < IDLE_CHECKPOINT_MS) return;
+    await o.store.writeCheckpoint(o.consumer.name, o.partition, this.position, now, true);
+    this.lastHandledMs = now;
   }
 
   private async initialPosition(): Promise<number> {

@@ -51,12 +51,26 @@ export function decodeBody(body: Uint8Array, contentType: string | undefined): D
   let text = bytes.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const jsonish = contentType === undefined || contentType === '' || /json/i.test(contentType);
-  if (jsonish && text.length > 0) {
+  if (jsonish && text.length > 0 && mayBeJson(text)) {
     try {
       return { encoding: 'json', value: JSON.parse(text) as JsonValue };
     } catch { /* not JSON: text */ }
   }
   return { encoding: 'utf-8', value: text };
+}
+
+/**
+ * Whether the text's first non-space character can start a JSON document: a cheap test that spares most non-JSON
+ * bodies a JSON.parse that throws (an exception costs far more than the parse).
+ */
+function mayBeJson(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    // { [ " - 0-9 t f n
+    return c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e;
+  }
+  return false;
 }
 
 /** A record read from a partition, with what every consumer needs decoded once. */
@@ -79,8 +93,12 @@ export class PipelineMessage {
     return (this.decoded ??= decodeBody(this.event.body, this.event.properties['$.content-type']));
   }
 
-  /** The parsed JSON body, or undefined when the body is not JSON. */
+  /** The parsed JSON body, or undefined when the body is not JSON (found without encoding other bodies). */
   get json(): JsonValue | undefined {
+    if (this.decoded) return this.decoded.encoding === 'json' ? this.decoded.value : undefined;
+    const b = this.event.body;
+    const bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    if (!isUtf8(bytes)) return undefined;
     return this.body.encoding === 'json' ? this.body.value : undefined;
   }
 

@@ -129,6 +129,7 @@ test('retryable failures are retried until delivered; a refusal dead-letters the
   await h.send('a', { x: 1 });
   await h.send('b', { x: 1 });
   await until(() => (h.fakes.get('flaky')?.bodies.length ?? 0) === 1, 'the retried delivery');
+  await until(async () => (await h.pipeline.health()).endpoints.strict?.deadLettered === 1, 'the dead letter');
   await h.send('b', { x: 2 });
   await until(() => (h.fakes.get('strict')?.bodies.length ?? 0) === 1, 'the delivery after the dead letter');
   assert.deepEqual(h.fakes.get('strict')!.bodies, [{ x: 2 }]);

@@ -96,6 +96,13 @@ interface PartitionMark {
 
 export class RulesEngine implements PipelineConsumer {
   readonly name = RULES_CONSUMER;
+  /** Alerts within a twentieth of a second; records judged in batches of that much. */
+  readonly readIntervalMs = 50;
+
+  /** Without an enabled rule there is nothing to judge: the cursor reads nothing (ingestion pays nothing for rules). */
+  async isIdle(): Promise<boolean> {
+    return (await this.rules()).all.length === 0;
+  }
   private readonly tuning: RulesTuning;
   private readonly index: OpenAlertIndex;
   private ruleSet: RuleSet | undefined;

@@ -13,6 +13,8 @@ export const STATE_CONSUMER = 'state';
 
 export class DeviceStateConsumer implements PipelineConsumer {
   readonly name = STATE_CONSUMER;
+  /** Last-known values a quarter second old at most, merged in one write per device per quarter second. */
+  readonly readIntervalMs = 250;
 
   constructor(private readonly deps: {
     store: PipelineStore;

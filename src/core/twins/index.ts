@@ -67,7 +67,7 @@ export class Twins {
     const change = parseTwinChange(body, this.deps.limits);
     const r = await this.write(key, ifMatch, (cur, now) => patchTwin(cur.twin, change, now, this.deps.limits));
     if (change.desired) await this.notifyDesired(key, r.twin.desiredVersion, change.desired);
-    await this.deps.events?.twinChanged([changeNotice(r, 'updateTwin', change)]);
+    void this.deps.events?.twinChanged([changeNotice(r, 'updateTwin', change)]);
     return r;
   }
 
@@ -105,7 +105,7 @@ export class Twins {
       }));
     }
     await Promise.all(notices);
-    await this.deps.events?.twinChanged(changed);
+    void this.deps.events?.twinChanged(changed);
     return failures;
   }
 
@@ -115,7 +115,7 @@ export class Twins {
     let before: JsonObject = {};
     const r = await this.write(key, ifMatch, (cur, now) => { before = cur.twin.desired; return replaceTwin(cur.twin, change, now, this.deps.limits); });
     await this.notifyDesired(key, r.twin.desiredVersion, replacementPatch(before, r.twin.desired));
-    await this.deps.events?.twinChanged([changeNotice(r, 'replaceTwin', change)]);
+    void this.deps.events?.twinChanged([changeNotice(r, 'replaceTwin', change)]);
     return r;
   }
 
@@ -127,7 +127,7 @@ export class Twins {
   /** Applies a device's reported-properties patch; returns the record with the new reported `$version`. */
   async patchReported(key: IdentityKey, patch: unknown): Promise<IdentityRecord> {
     const r = await this.write(key, undefined, (cur, now) => patchReported(cur.twin, patch, now, this.deps.limits));
-    await this.deps.events?.twinChanged([{
+    void this.deps.events?.twinChanged([{
       key, op: 'updateTwin', version: r.twin.version, reported: { patch: patch as JsonObject, version: r.twin.reportedVersion },
     }]);
     return r;
