@@ -11,11 +11,12 @@ import { natsUrl, requireNats, skipReason } from '../test/support/services.js';
 import { countLabel, positiveInt } from './support/hub.js';
 import { call, percentile } from './support/https-load.js';
 import { serviceApi, type ServiceApi } from './support/service-api.js';
+import { connectDevices } from './mqtt/closed-loop.js';
 import { deviceCredentials, importFleet, makeFleet, type Fleet } from './mqtt/fleet.js';
 import { cpuMeter } from './mqtt/proc.js';
 import { closeAll, connectPacket } from './mqtt/wire.js';
 import { lagsInWindow, parseMetrics, sampleLag, type LagSample } from './pipeline/lag.js';
-import { connectDevices, telemetryLoad, type AckCounter, type TelemetryLoadResult, type TelemetryWindow } from './pipeline/load.js';
+import { telemetryLoad, type AckCounter, type TelemetryLoadResult, type TelemetryWindow } from './pipeline/load.js';
 import { Arrivals, natsReceiver, webhookReceiver, type Receiver } from './pipeline/receivers.js';
 
 /**
