@@ -6,6 +6,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { connect as connectNats } from 'nats';
 import { disposeHub, startHub, tempDataDir, type RunningHub } from '../test/support/hub-process.js';
 import { natsUrl, requireNats, skipReason } from '../test/support/services.js';
 import { countLabel, positiveInt } from './support/hub.js';
@@ -21,7 +22,7 @@ import { Arrivals, natsReceiver, webhookReceiver, type Receiver } from './pipeli
 
 /**
  * `npm run bench -- pipeline [--devices N] [--seconds D] [--warmup S] [--window W] [--endpoint webhook|nats]
- *                            [--drain-seconds T] [--sample-ms M] [--hub-cpu-prof DIR]`
+ *                            [--drain-seconds T] [--sample-ms M] [--hub-cpu-prof DIR] [--eventlog sqlite|jetstream]`
  *
  * The telemetry pipeline's cost to ingestion, each phase on a fresh hub (SQLite store and EventLog, temp data dir):
  * 1. pipeline-ingest: N MQTT devices publish JSON telemetry at QoS 1 (≤ W unacknowledged each) with no route and no
@@ -60,16 +61,20 @@ interface Options {
   readonly drainSeconds: number;
   readonly sampleMs: number;
   readonly hubCpuProf?: string;
+  /** The hub's EventLog: SQLite (the default) or JetStream at the local NATS (streams of a prefix of this run). */
+  readonly eventLog: 'sqlite' | 'jetstream';
 }
 
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args, strict: true, allowPositionals: false,
-    options: Object.fromEntries(['devices', 'seconds', 'warmup', 'window', 'endpoint', 'drain-seconds', 'sample-ms', 'hub-cpu-prof'].map((f) => [f, { type: 'string' as const }])),
+    options: Object.fromEntries(['devices', 'seconds', 'warmup', 'window', 'endpoint', 'drain-seconds', 'sample-ms', 'hub-cpu-prof', 'eventlog'].map((f) => [f, { type: 'string' as const }])),
   });
   const v = values as Record<string, string | undefined>;
   const endpoint = v.endpoint ?? 'webhook';
   if (endpoint !== 'nats' && endpoint !== 'webhook') throw new Error(`--endpoint must be nats or webhook, got '${endpoint}'`);
+  const eventLog = v.eventlog ?? 'sqlite';
+  if (eventLog !== 'sqlite' && eventLog !== 'jetstream') throw new Error(`--eventlog must be sqlite or jetstream, got '${eventLog}'`);
   const window = positiveInt('window', v.window, 4);
   if (window > 65535) throw new Error('--window must be at most 65535');
   return {
@@ -81,7 +86,27 @@ function parseOptions(args: string[]): Options {
     drainSeconds: positiveInt('drain-seconds', v['drain-seconds'], 120),
     sampleMs: positiveInt('sample-ms', v['sample-ms'], 200),
     hubCpuProf: v['hub-cpu-prof'],
+    eventLog,
   };
+}
+
+/** The streams of this run's JetStream EventLog: a prefix of its own, deleted after each phase. */
+const STREAM_PREFIX = `BENCH_${process.pid}`;
+
+function eventLogArgs(opts: Options, label: string): string[] {
+  if (opts.eventLog === 'sqlite') return [];
+  return ['--eventlog', 'jetstream', '--nats-url', natsUrl(), '--node-id', `bench-${label}`, '--eventlog-stream-prefix', STREAM_PREFIX];
+}
+
+async function deleteStreams(opts: Options): Promise<void> {
+  if (opts.eventLog === 'sqlite') return;
+  const nc = await connectNats({ servers: natsUrl() });
+  try {
+    const jsm = await nc.jetstreamManager();
+    for await (const name of jsm.streams.names()) if (name.startsWith(`${STREAM_PREFIX}_`)) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
 }
 
 function progress(message: string): void {
@@ -203,16 +228,17 @@ async function withHub<T>(
   address: string, label: string, opts: Options, fleet: Fleet, body: (hub: RunningHub, api: ServiceApi) => Promise<T>,
 ): Promise<T> {
   const dataDir = tempDataDir(`bench-pipeline-${label}`);
-  const hub = await startHub({ address, dataDir, args: ['--mqtt-port', String(MQTT_PORT)], env: hubEnv(opts, label) })
+  const hub = await startHub({ address, dataDir, args: ['--mqtt-port', String(MQTT_PORT), ...eventLogArgs(opts, label)], env: hubEnv(opts, label) })
     .catch((err: unknown) => { rmSync(dataDir, { recursive: true, force: true }); throw err; });
   const api = serviceApi(hub);
   try {
     const importMs = await importFleet(hub, fleet);
-    progress(`${label}: hub up on ${address} (SQLite store and EventLog, plain MQTT ${MQTT_PORT}); ${fleet.ids.length} devices imported in ${(importMs / 1000).toFixed(1)} s`);
+    progress(`${label}: hub up on ${address} (SQLite store, ${opts.eventLog === 'sqlite' ? 'SQLite' : 'JetStream'} EventLog, plain MQTT ${MQTT_PORT}); ${fleet.ids.length} devices imported in ${(importMs / 1000).toFixed(1)} s`);
     return await body(hub, api);
   } finally {
     api.close();
     await disposeHub(hub);
+    await deleteStreams(opts);
   }
 }
 
@@ -284,14 +310,15 @@ export async function run(args: string[]): Promise<void> {
   const opts = parseOptions(args);
   progress(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   progress(`settings: ${opts.devices} devices, ≤ ${opts.window} QoS 1 in flight each, ${opts.warmupSeconds} s warm-up + ${opts.seconds} s measured, `
-    + `endpoint ${opts.endpoint}, drain bound ${opts.drainSeconds} s, /metrics every ${opts.sampleMs} ms`);
+    + `EventLog ${opts.eventLog}, endpoint ${opts.endpoint}, drain bound ${opts.drainSeconds} s, /metrics every ${opts.sampleMs} ms`);
   let nats: string | undefined;
+  if (opts.eventLog === 'jetstream' && !(await requireNats())) throw new Error(`--eventlog jetstream needs NATS at ${natsUrl()}`);
   if (opts.endpoint === 'nats') {
     nats = await requireNats();
     if (!nats) throw new Error(`--endpoint nats needs NATS at ${natsUrl()} (${skipReason('NATS') ?? 'not answering'}); or use --endpoint webhook`);
   }
   const fleet = makeFleet(opts.devices);
-  const n = countLabel(opts.devices);
+  const n = `${countLabel(opts.devices)}${opts.eventLog === 'jetstream' ? '-jetstream' : ''}`;
   const settings = `${opts.devices} devices, ≤ ${opts.window} in flight, ${opts.seconds} s`;
 
   const ingest = await withHub(INGEST_HUB, 'ingest', opts, fleet, (hub, api) => runPhase('ingest', opts, hub, api, fleet, undefined));
