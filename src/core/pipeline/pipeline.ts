@@ -67,7 +67,8 @@ export class Pipeline {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private stopping = false;
-  private readonly lastSweep = new Map<string, number>();
+  /** When each sweeper may run next. */
+  private readonly nextSweep = new Map<string, number>();
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -245,12 +246,18 @@ export class Pipeline {
       && await this.deps.store.pipeline.acquireLease('sweep', this.owner, leaseMs, now);
     for (const s of this.deps.sweepers) {
       if (!s.perNode && !leader) continue;
-      if (now - (this.lastSweep.get(s.name) ?? 0) < s.intervalMs) continue;
-      this.lastSweep.set(s.name, now);
+      if (now < (this.nextSweep.get(s.name) ?? 0)) continue;
+      const started = this.deps.clock.now();
       await s.run(now).catch((err: unknown) => this.deps.onError(err, `sweep ${s.name}`));
+      // A sweep over a large fleet (a query over every identity) may take a while: it gets at most a tenth of the time.
+      const tookMs = this.deps.clock.now() - started;
+      this.nextSweep.set(s.name, now + Math.max(s.intervalMs, SWEEP_SPACING * tookMs));
     }
   }
 }
+
+/** A sweep waits at least this many times its own duration before it runs again. */
+const SWEEP_SPACING = 10;
 
 function nodeLease(partition: string): string {
   return `node:${partition}`;
