@@ -96,17 +96,29 @@ async function closedLoop(append: Append, producers: number, seconds: number, ma
 
 type MakeRecord = (p: number, n: number) => EventRecord;
 
+/** The commit counters both EventLog adapters keep. */
+interface CommitStats {
+  readonly commits: number;
+  readonly records: number;
+  readonly largestBatch: number;
+}
+
+/** A warm-up, then the measured closed loop on `log`; prints how its appends were grouped into commits. */
+async function measureLog(label: string, log: { append: Append; readonly stats: CommitStats }, o: Options, make: MakeRecord): Promise<LoopResult> {
+  await closedLoop((r) => log.append(r), o.producers, WARMUP_SECONDS, make);
+  const before = log.stats;
+  const result = await closedLoop((r) => log.append(r), o.producers, o.seconds, make);
+  const after = log.stats;
+  const commits = after.commits - before.commits;
+  process.stderr.write(`  ${label}: ${commits} commits, ${((after.records - before.records) / commits).toFixed(0)} records per `
+    + `commit on average, largest ${after.largestBatch}\n`);
+  return result;
+}
+
 async function measureCorral(file: string, o: Options, deviceIndex: boolean, make: MakeRecord): Promise<LoopResult> {
   const log = SqliteEventLog.open(file, { maxBatchDelayMs: o.maxBatchDelayMs, maxBatchRecords: o.maxBatchRecords, deviceIndex });
   try {
-    await closedLoop((r) => log.append(r), o.producers, WARMUP_SECONDS, make);
-    const before = log.stats;
-    const result = await closedLoop((r) => log.append(r), o.producers, o.seconds, make);
-    const after = log.stats;
-    const commits = after.commits - before.commits;
-    process.stderr.write(`  corral: ${commits} commits, ${((after.records - before.records) / commits).toFixed(0)} records per `
-      + `commit on average, largest ${after.largestBatch}\n`);
-    return result;
+    return await measureLog('corral', log, o, make);
   } finally {
     await log.close();
   }
@@ -148,14 +160,7 @@ async function measureJetStream(url: string, o: Options, make: MakeRecord): Prom
   try {
     const log = await JetStreamEventLog.open({ connection: nc, stream, subjectPrefix: `corral-bench.${id}` });
     try {
-      await closedLoop((r) => log.append(r), o.producers, WARMUP_SECONDS, make);
-      const before = log.stats;
-      const result = await closedLoop((r) => log.append(r), o.producers, o.seconds, make);
-      const after = log.stats;
-      const commits = after.commits - before.commits;
-      process.stderr.write(`  jetstream: ${commits} commits, ${((after.records - before.records) / commits).toFixed(0)} records `
-        + `per commit on average, largest ${after.largestBatch}\n`);
-      return result;
+      return await measureLog('jetstream', log, o, make);
     } finally {
       await log.close();
     }
