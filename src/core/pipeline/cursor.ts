@@ -143,9 +143,8 @@ export class PartitionCursor {
   private wake: (() => void) | undefined;
   /** The sequence handled and checkpointed last. */
   position = 0;
-  /** When the last batch was handled (ms), and the enqueued time of the newest record handled. */
-  lastHandledMs = 0;
-  lastEnqueuedMs = 0;
+  /** When the checkpoint was last written (ms). */
+  private lastCheckpointMs = 0;
 
   constructor(private readonly opts: CursorOptions) {}
 
@@ -189,8 +188,7 @@ export class PartitionCursor {
         const last = messages[messages.length - 1].event;
         await o.store.writeCheckpoint(o.consumer.name, o.partition, last.sequence, o.clock.now(), true);
         this.position = last.sequence;
-        this.lastHandledMs = o.clock.now();
-        this.lastEnqueuedMs = last.enqueuedTimeMs;
+        this.lastCheckpointMs = o.clock.now();
         backoffMs = 100;
         if (batch === SMALL_BATCH && o.consumer.readIntervalMs) await this.pause(o.consumer.readIntervalMs);
       } catch (err) {
@@ -207,9 +205,9 @@ export class PartitionCursor {
     const o = this.opts;
     this.position = Math.max(this.position, await o.reads.reader.lastSequence());
     const now = o.clock.now();
-    if (now - this.lastHandledMs < IDLE_CHECKPOINT_MS) return;
+    if (now - this.lastCheckpointMs < IDLE_CHECKPOINT_MS) return;
     await o.store.writeCheckpoint(o.consumer.name, o.partition, this.position, now, true);
-    this.lastHandledMs = now;
+    this.lastCheckpointMs = now;
   }
 
   private async initialPosition(): Promise<number> {

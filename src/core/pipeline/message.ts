@@ -38,22 +38,24 @@ export interface DecodedBody {
   readonly encoding: BodyEncoding;
   /** The parsed JSON, the text, or the base64 text. */
   readonly value: JsonValue;
+  /** With `json`: the text it was parsed from (a leading byte order mark dropped), to carry on without serialising. */
+  readonly text?: string;
 }
-
 
 /**
  * JSON when the content type is absent or JSON and the bytes parse (Corral reads `$body` without the content type
  * IoT Hub insists on, since the SDKs send none by default); UTF-8 text when they decode; else base64.
  */
-export function decodeBody(body: Uint8Array, contentType: string | undefined): DecodedBody {
+export function decodeBody(body: Uint8Array, contentType: string | undefined, utf8 = isUtf8(body)): DecodedBody {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (!isUtf8(bytes)) return { encoding: 'base64', value: bytes.toString('base64') };
+  if (!utf8) return { encoding: 'base64', value: bytes.toString('base64') };
   let text = bytes.toString('utf8');
+  // A leading byte order mark is dropped, as UTF-8 decoders do: JSON.parse would refuse it.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const jsonish = contentType === undefined || contentType === '' || /json/i.test(contentType);
   if (jsonish && text.length > 0 && mayBeJson(text)) {
     try {
-      return { encoding: 'json', value: JSON.parse(text) as JsonValue };
+      return { encoding: 'json', value: JSON.parse(text) as JsonValue, text };
     } catch { /* not JSON: text */ }
   }
   return { encoding: 'utf-8', value: text };
@@ -90,16 +92,20 @@ export class PipelineMessage {
   }
 
   get body(): DecodedBody {
-    return (this.decoded ??= decodeBody(this.event.body, this.event.properties['$.content-type']));
+    return (this.decoded ??= decodeBody(this.event.body, this.event.properties['$.content-type'], this.isUtf8Body()));
   }
 
   /** The parsed JSON body, or undefined when the body is not JSON (found without encoding other bodies). */
   get json(): JsonValue | undefined {
-    if (this.decoded) return this.decoded.encoding === 'json' ? this.decoded.value : undefined;
-    const b = this.event.body;
-    const bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    if (!isUtf8(bytes)) return undefined;
+    if (!this.decoded && !this.isUtf8Body()) return undefined;
     return this.body.encoding === 'json' ? this.body.value : undefined;
+  }
+
+  private utf8: boolean | undefined;
+
+  /** Whether the body is valid UTF-8, checked once. */
+  private isUtf8Body(): boolean {
+    return (this.utf8 ??= isUtf8(this.event.body));
   }
 
   /** System properties and annotations by their wire names (`content-type`, `iothub-connection-device-id`). */
@@ -150,15 +156,7 @@ export class PipelineMessage {
     text += `,"systemProperties":${JSON.stringify(this.systemProperties)},"properties":${JSON.stringify(this.appProperties)}`;
     if (extra?.enrichments && Object.keys(extra.enrichments).length > 0) text += `,"enrichments":${JSON.stringify(extra.enrichments)}`;
     const body = this.body;
-    return `${text},"bodyEncoding":"${body.encoding}","body":${body.encoding === 'json' ? this.rawText() : JSON.stringify(body.value)}}`;
-  }
-
-  /** The body's text (only called when it decoded as JSON, so it is valid UTF-8). */
-  private rawText(): string {
-    const b = this.event.body;
-    const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-    // A byte order mark decodes away for JSON.parse, but is not JSON whitespace inside a document.
-    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    return `${text},"bodyEncoding":"${body.encoding}","body":${body.text ?? JSON.stringify(body.value)}}`;
   }
 
   /** The enqueued time in ISO 8601: the annotation telemetry carries, else formatted (once per ms in a row). */
