@@ -3,48 +3,36 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { ensureDevCa } from '../../src/edges/tls/dev-ca.js';
 import { createDevice, Message, openDevice, type DeviceClient } from '../support/devices.js';
 import { eventually } from '../support/eventually.js';
 import { CORRAL_BIN, disposeHub, startHub, type RunningHub } from '../support/hub-process.js';
+import { WebhookReceiver } from '../support/webhook.js';
 
 // The telemetry pipeline's verbs of the CLI (route, endpoint, enrichment, events, group, device state) against a real
-// hub, with a webhook receiver of the test's own behind a certificate of its own CA (given to the hub by --ca-file).
+// hub, with a webhook receiver behind a certificate of its own CA (given to the hub by --ca-file).
 const HOST = '127.0.0.22';
 const SECRET = 'webhook-secret-1';
 let hub: RunningHub;
 let work: string;
-let receiver: Server;
+let hook: WebhookReceiver;
 let hookUrl: string;
 let caFile: string;
-const received: { headers: Record<string, string | string[] | undefined>; raw: string; body: { deviceId: string; route: string; body: unknown; enrichments?: Record<string, string> }[] }[] = [];
+/** The webhook's requests, each with its documents. */
+const received = () => hook.accepted.map((r) => ({ ...r, body: JSON.parse(r.raw) as { deviceId: string; route: string; body: unknown; enrichments?: Record<string, string> }[] }));
 
 before(async () => {
   hub = await startHub({ address: HOST });
   work = mkdtempSync(join(tmpdir(), 'corral-cli-pipeline-'));
-  const tls = ensureDevCa(work, [HOST]);
-  caFile = tls.caFile;
-  receiver = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      received.push({ headers: req.headers, raw, body: JSON.parse(raw) as (typeof received)[number]['body'] });
-      res.writeHead(200).end();
-    });
-  });
-  receiver.listen(0, HOST);
-  await once(receiver, 'listening');
-  hookUrl = `https://${HOST}:${(receiver.address() as AddressInfo).port}/hook`;
+  hook = await WebhookReceiver.start(HOST);
+  caFile = hook.caFile;
+  hookUrl = hook.url;
 });
 after(async () => {
-  receiver.close();
+  await hook.close();
   await disposeHub(hub);
   rmSync(work, { recursive: true, force: true });
 });
@@ -128,11 +116,11 @@ test('endpoint add (webhook with --ca-file, --header, --secret), route add/list/
   await withDevice('pipe-hot', async (client) => {
     await send(client, { temperature: 20 });
     await send(client, { temperature: 35 });
-    await eventually(async () => assert.ok(received.length >= 1, 'the webhook got a batch'), 20_000, 100);
+    await eventually(async () => assert.ok(received().length >= 1, 'the webhook got a batch'), 20_000, 100);
   });
-  const docs = received.flatMap((r) => r.body);
+  const docs = received().flatMap((r) => r.body);
   assert.deepEqual(docs.map((d) => [d.deviceId, d.route, d.body]), [['pipe-hot', 'hot', { temperature: 35 }]]);
-  const first = received[0];
+  const first = received()[0];
   assert.equal(first.headers['x-team'], 'blue');
   assert.equal(first.headers['x-corral-route'], 'hot');
   assert.equal(first.headers['x-corral-signature'], `sha256=${createHmac('sha256', SECRET).update(first.raw).digest('hex')}`);

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ensureDevCa } from '../../src/edges/tls/dev-ca.js';
@@ -17,13 +18,18 @@ export interface ReceivedMessage {
  */
 export class WebhookReceiver {
   readonly received: ReceivedMessage[] = [];
+  /** Each request it answered 200, as it came: headers and body text. */
+  readonly accepted: { readonly headers: Record<string, string | string[] | undefined>; readonly raw: string }[] = [];
   readonly caPem: string;
   badSignatures = 0;
   requests = 0;
   private failures: { left: number; status: number } = { left: 0, status: 500 };
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly server: Server, readonly url: string, caPem: string, private readonly secret: string | undefined) {
+  private constructor(
+    private readonly server: Server, readonly url: string, caPem: string, readonly caFile: string, private readonly secret: string | undefined,
+    private readonly dir: string,
+  ) {
     this.caPem = caPem;
   }
 
@@ -39,7 +45,7 @@ export class WebhookReceiver {
     server.listen(0, address);
     await once(server, 'listening');
     const port = (server.address() as AddressInfo).port;
-    receiver = new WebhookReceiver(server, `https://${address}:${port}/hook`, tls.ca, secret);
+    receiver = new WebhookReceiver(server, `https://${address}:${port}/hook`, tls.ca, tls.caFile, secret, dir);
     return receiver;
   }
 
@@ -60,6 +66,7 @@ export class WebhookReceiver {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     this.server.close();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private take(headers: Record<string, string | string[] | undefined>, body: Buffer, answer: (status: number) => void): void {
@@ -70,6 +77,7 @@ export class WebhookReceiver {
       if (headers['x-corral-signature'] !== expected) { this.badSignatures++; answer(401); return; }
     }
     const route = String(headers['x-corral-route'] ?? '');
+    this.accepted.push({ headers, raw: body.toString('utf8') });
     for (const doc of JSON.parse(body.toString('utf8')) as ReceivedMessage['doc'][]) this.received.push({ route, doc });
     answer(200);
     const ws = this.waiters;
