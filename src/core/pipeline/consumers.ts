@@ -189,7 +189,7 @@ export class ConsumerGroups {
         const batch = await reader.read({ after: positions[p], limit: req.limit - events.length, deviceId: req.deviceId });
         if (batch.length === 0) break;
         const messages = batch.map((e) => new PipelineMessage(p, e));
-        const twins = table ? await twinsOf(this.deps.store, messages) : undefined;
+        const twins = table?.builtInNeedsTwin ? await twinsOf(this.deps.store, messages) : undefined;
         for (const m of messages) {
           if (req.sources && !req.sources.includes(m.source)) continue;
           if (table && !table.reachesBuiltIn(m, twins?.get(identityKeyText(m.key)))) continue;

@@ -110,6 +110,8 @@ function compile(r: SettingRecord): CompiledRoute {
 export class RouteTable {
   readonly routes: readonly CompiledRoute[];
   readonly fallback: CompiledRoute;
+  /** Whether deciding what reaches the built-in endpoint reads twins (a route's condition reads `$twin`). */
+  readonly builtInNeedsTwin: boolean;
   private readonly enrichments: readonly { name: string; value: string; endpoints: readonly string[] }[];
 
   constructor(snapshot: SettingsSnapshot, readonly hubName: string) {
@@ -117,6 +119,7 @@ export class RouteTable {
     const fallback = all.find((r) => r.name === FALLBACK_ROUTE);
     this.fallback = compile(fallback ?? { kind: 'route', name: FALLBACK_ROUTE, doc: DEFAULT_FALLBACK, createdMs: 0, updatedMs: 0, rev: 0 });
     this.routes = all.filter((r) => r.name !== FALLBACK_ROUTE).map(compile);
+    this.builtInNeedsTwin = [...this.routes, this.fallback].some((r) => r.enabled && r.condition.usesTwin);
     this.enrichments = (snapshot.byKind.get('enrichment') ?? []).map((e) => ({ name: e.name, value: e.doc.value as string, endpoints: e.doc.endpointNames as string[] }));
   }
 
